@@ -1,0 +1,603 @@
+/*
+ * _core.c: the CPython/NumPy binding of the gru_py core, and the only C file that sees
+ * Python. Each wrapper parses, converts to C-contiguous float32, checks, releases the
+ * GIL around one core call, maps the status to an exception and returns. No math here.
+ * The friendly API (names, defaults, docs) is gru_py/ops.py; this module is private.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_23_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include "../gru_py.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Conversion and checks. Every failure sets an exception whose message starts with   */
+/* the operation and names the argument, what was expected and what was received.      */
+/* ---------------------------------------------------------------------------------- */
+
+/* Maps a core status to an exception. Bad sizes and activations are the caller's
+ * input; a NULL pointer can only be a bug in this binding. */
+static void set_status_error(gp_status status, const char *op) {
+    PyObject *type = status == GP_ERR_NULL_POINTER ? PyExc_RuntimeError : PyExc_ValueError;
+    PyErr_Format(type, "%s: %s (core status %d)", op, gp_status_str(status), (int)status);
+}
+
+static PyObject *shape_of(PyArrayObject *arr) {
+    return PyObject_GetAttrString((PyObject *)arr, "shape");
+}
+
+/* Sets "op: name must have shape <expected> <meaning>, got shape <shape>"; dims < 0 in
+ * `expected` are free and print as None, as Keras prints unknown dims. */
+static void set_shape_error(PyArrayObject *arr, const char *op, const char *name, int ndim,
+                            const npy_intp *expected, const char *meaning) {
+    PyObject *want = PyTuple_New(ndim);
+    for (int i = 0; want && i < ndim; i++) {
+        PyObject *dim = Py_None;
+        if (expected[i] < 0) {
+            Py_INCREF(dim);
+        } else if (!(dim = PyLong_FromSsize_t((Py_ssize_t)expected[i]))) {
+            Py_CLEAR(want);
+            break;
+        }
+        PyTuple_SET_ITEM(want, i, dim);
+    }
+    PyObject *got = shape_of(arr);
+    if (want && got) {
+        PyErr_Format(PyExc_ValueError, "%s: %s must have shape %R %s, got shape %R", op, name, want,
+                     meaning, got);
+    }
+    Py_XDECREF(want);
+    Py_XDECREF(got);
+}
+
+/* 0 if arr's shape equals `expected` (entries < 0 match anything), else sets an error. */
+static int check_shape(PyArrayObject *arr, const char *op, const char *name, int ndim,
+                       const npy_intp *expected, const char *meaning) {
+    int ok = PyArray_NDIM(arr) == ndim;
+    for (int i = 0; ok && i < ndim; i++) {
+        ok = expected[i] < 0 || PyArray_DIM(arr, i) == expected[i];
+    }
+    if (!ok) set_shape_error(arr, op, name, ndim, expected, meaning);
+    return ok ? 0 : -1;
+}
+
+/*
+ * Converts a required input to a new reference to a C-contiguous float32 array of rank
+ * ndim with no empty axis and only finite values. Like Keras, bool, integer and other
+ * float dtypes are converted to float32; anything else is a TypeError.
+ */
+static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, int ndim,
+                               const char *meaning) {
+    PyArrayObject *any = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!any) return NULL;
+    const char kind = PyArray_DESCR(any)->kind;
+    if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b') {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a real numeric array, got dtype %R", op, name,
+                     (PyObject *)PyArray_DESCR(any));
+        Py_DECREF(any);
+        return NULL;
+    }
+    if (PyArray_NDIM(any) != ndim) {
+        PyObject *got = shape_of(any);
+        if (got) {
+            PyErr_Format(PyExc_ValueError, "%s: %s must be %d-D %s, got shape %R", op, name, ndim,
+                         meaning, got);
+            Py_DECREF(got);
+        }
+        Py_DECREF(any);
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_OTF(
+        (PyObject *)any, NPY_FLOAT32, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    Py_DECREF(any);
+    if (!arr) return NULL;
+    if (PyArray_SIZE(arr) == 0) {
+        PyObject *got = shape_of(arr);
+        if (got) {
+            PyErr_Format(PyExc_ValueError, "%s: %s must not be empty, got shape %R", op, name, got);
+            Py_DECREF(got);
+        }
+        Py_DECREF(arr);
+        return NULL;
+    }
+    const size_t n = (size_t)PyArray_SIZE(arr);
+    const size_t bad = gp_find_nonfinite((const float *)PyArray_DATA(arr), n);
+    if (bad < n) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: %s must contain only finite values, got NaN or Inf at flat index %zu", op,
+                     name, bad);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/* as_input for an optional argument: Py_None gives NULL with no error set. */
+static int as_optional_input(PyObject *obj, const char *op, const char *name, int ndim,
+                             const char *meaning, PyArrayObject **out) {
+    *out = NULL;
+    if (obj == Py_None) return 0;
+    *out = as_input(obj, op, name, ndim, meaning);
+    return *out ? 0 : -1;
+}
+
+/*
+ * A gradient accumulator: None gives a new zero array of the expected shape; otherwise
+ * the caller's array is used in place, so it must already be writeable, C-contiguous
+ * float32 of exactly that shape (a silent copy would drop the accumulation).
+ */
+static PyArrayObject *as_accumulator(PyObject *obj, const char *op, const char *name, int ndim,
+                                     const npy_intp *dims, const char *meaning) {
+    if (obj == Py_None) return (PyArrayObject *)PyArray_ZEROS(ndim, dims, NPY_FLOAT32, 0);
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a numpy.ndarray or None, got %s", op, name,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)obj;
+    if (PyArray_TYPE(arr) != NPY_FLOAT32 || !PyArray_IS_C_CONTIGUOUS(arr) ||
+        !PyArray_ISWRITEABLE(arr) || !PyArray_ISALIGNED(arr)) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s: %s must be a writeable, C-contiguous float32 array (it is "
+                     "accumulated into in place), got dtype %R",
+                     op, name, (PyObject *)PyArray_DESCR(arr));
+        return NULL;
+    }
+    if (check_shape(arr, op, name, ndim, dims, meaning) < 0) return NULL;
+    Py_INCREF(arr);
+    return arr;
+}
+
+static float *data_of(PyArrayObject *arr) {
+    return arr ? (float *)PyArray_DATA(arr) : NULL;
+}
+
+/* Scratch memory for one core call; NULL with MemoryError set on failure. */
+static float *new_workspace(size_t floats) {
+    float *ws = PyMem_RawMalloc((floats ? floats : 1) * sizeof(float));
+    if (!ws) PyErr_NoMemory();
+    return ws;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* GRU                                                                                 */
+/* ---------------------------------------------------------------------------------- */
+
+/* Checks the weights of a GRU (and the bias, unless NULL) against x (batch, steps,
+ * features) and fills cfg's sizes. */
+static int check_gru_weights(const char *op, PyArrayObject *x, PyArrayObject *kernel,
+                             PyArrayObject *recurrent_kernel, PyArrayObject *bias,
+                             gp_gru_config *cfg) {
+    const npy_intp n_batch = PyArray_DIM(x, 0), n_steps = PyArray_DIM(x, 1),
+                   n_in = PyArray_DIM(x, 2);
+    const npy_intp n_units = PyArray_DIM(recurrent_kernel, 0);
+    const npy_intp rk_dims[2] = {n_units, 3 * n_units}, k_dims[2] = {n_in, 3 * n_units};
+    if (check_shape(recurrent_kernel, op, "recurrent_kernel", 2, rk_dims, "(units, 3*units)") < 0 ||
+        check_shape(kernel, op, "kernel", 2, k_dims, "(input features, 3*units)") < 0) {
+        return -1;
+    }
+    if (bias) {
+        const npy_intp b2[2] = {2, 3 * n_units}, b1[1] = {3 * n_units};
+        const int bad =
+            cfg->reset_after
+                ? check_shape(bias, op, "bias", 2, b2, "(2, 3*units) for reset_after=True")
+                : check_shape(bias, op, "bias", 1, b1, "(3*units,) for reset_after=False");
+        if (bad < 0) return -1;
+    }
+    cfg->batch = (size_t)n_batch;
+    cfg->steps = (size_t)n_steps;
+    cfg->input_size = (size_t)n_in;
+    cfg->units = (size_t)n_units;
+    const gp_status status = gp_gru_check_config(cfg);
+    if (status != GP_OK) {
+        set_status_error(status, op);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *gru_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "gru_forward";
+    static char *kwlist[] = {"x",
+                             "kernel",
+                             "recurrent_kernel",
+                             "bias",
+                             "initial_state",
+                             "activation",
+                             "recurrent_activation",
+                             "reset_after",
+                             "go_backwards",
+                             "training",
+                             "return_sequences",
+                             NULL};
+    PyObject *x_obj, *k_obj, *rk_obj, *b_obj, *h0_obj;
+    int activation, recurrent_activation, reset_after, go_backwards, training, return_sequences;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO$iipppp:gru_forward", kwlist, &x_obj,
+                                     &k_obj, &rk_obj, &b_obj, &h0_obj, &activation,
+                                     &recurrent_activation, &reset_after, &go_backwards, &training,
+                                     &return_sequences)) {
+        return NULL;
+    }
+    gp_gru_config cfg = {.activation = (gp_activation)activation,
+                         .recurrent_activation = (gp_activation)recurrent_activation,
+                         .reset_after = reset_after,
+                         .use_bias = b_obj != Py_None,
+                         .go_backwards = go_backwards};
+    PyArrayObject *x = NULL, *kernel = NULL, *rk = NULL, *bias = NULL, *h0 = NULL;
+    PyArrayObject *outputs = NULL, *last_state = NULL, *cache = NULL;
+    PyObject *result = NULL;
+    float *ws = NULL;
+
+    x = as_input(x_obj, op, "x", 3, "(batch, timesteps, features)");
+    if (!x) goto error;
+    kernel = as_input(k_obj, op, "kernel", 2, "(input features, 3*units)");
+    if (!kernel) goto error;
+    rk = as_input(rk_obj, op, "recurrent_kernel", 2, "(units, 3*units)");
+    if (!rk) goto error;
+    if (as_optional_input(b_obj, op, "bias", reset_after ? 2 : 1,
+                          reset_after ? "(2, 3*units)" : "(3*units,)", &bias) < 0) {
+        goto error;
+    }
+    if (check_gru_weights(op, x, kernel, rk, bias, &cfg) < 0) goto error;
+    if (as_optional_input(h0_obj, op, "initial_state", 2, "(batch, units)", &h0) < 0) goto error;
+    const npy_intp state_dims[2] = {(npy_intp)cfg.batch, (npy_intp)cfg.units};
+    if (h0 && check_shape(h0, op, "initial_state", 2, state_dims, "(batch, units)") < 0) {
+        goto error;
+    }
+
+    const npy_intp out_dims[3] = {(npy_intp)cfg.batch, (npy_intp)cfg.steps, (npy_intp)cfg.units};
+    const npy_intp cache_dims[1] = {(npy_intp)gp_gru_cache_size(&cfg)};
+    last_state = (PyArrayObject *)PyArray_SimpleNew(2, state_dims, NPY_FLOAT32);
+    if (!last_state) goto error;
+    if (return_sequences) {
+        outputs = (PyArrayObject *)PyArray_SimpleNew(3, out_dims, NPY_FLOAT32);
+        if (!outputs) goto error;
+    }
+    if (training) {
+        cache = (PyArrayObject *)PyArray_SimpleNew(1, cache_dims, NPY_FLOAT32);
+        if (!cache) goto error;
+    }
+    ws = new_workspace(gp_gru_forward_workspace_size(&cfg, training));
+    if (!ws) goto error;
+
+    gp_status status;
+    Py_BEGIN_ALLOW_THREADS;
+    status = gp_gru_forward(data_of(outputs), data_of(last_state), data_of(cache), ws, data_of(x),
+                            data_of(h0), data_of(kernel), data_of(rk), data_of(bias), &cfg);
+    Py_END_ALLOW_THREADS;
+    if (status != GP_OK) {
+        set_status_error(status, op);
+        goto error;
+    }
+    result = Py_BuildValue("(OOO)", outputs ? (PyObject *)outputs : Py_None, last_state,
+                           cache ? (PyObject *)cache : Py_None);
+error:
+    PyMem_RawFree(ws);
+    Py_XDECREF(x);
+    Py_XDECREF(kernel);
+    Py_XDECREF(rk);
+    Py_XDECREF(bias);
+    Py_XDECREF(h0);
+    Py_XDECREF(outputs);
+    Py_XDECREF(last_state);
+    Py_XDECREF(cache);
+    return result;
+}
+
+static PyObject *gru_backward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "gru_backward";
+    static char *kwlist[] = {"cache",
+                             "x",
+                             "kernel",
+                             "recurrent_kernel",
+                             "d_outputs",
+                             "d_last_state",
+                             "d_kernel",
+                             "d_recurrent_kernel",
+                             "d_bias",
+                             "activation",
+                             "recurrent_activation",
+                             "reset_after",
+                             "use_bias",
+                             "go_backwards",
+                             NULL};
+    PyObject *cache_obj, *x_obj, *k_obj, *rk_obj, *dout_obj, *dlast_obj, *dk_obj, *drk_obj, *db_obj;
+    int activation, recurrent_activation, reset_after, use_bias, go_backwards;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOO$iippp:gru_backward", kwlist,
+                                     &cache_obj, &x_obj, &k_obj, &rk_obj, &dout_obj, &dlast_obj,
+                                     &dk_obj, &drk_obj, &db_obj, &activation, &recurrent_activation,
+                                     &reset_after, &use_bias, &go_backwards)) {
+        return NULL;
+    }
+    gp_gru_config cfg = {.activation = (gp_activation)activation,
+                         .recurrent_activation = (gp_activation)recurrent_activation,
+                         .reset_after = reset_after,
+                         .use_bias = use_bias,
+                         .go_backwards = go_backwards};
+    PyArrayObject *cache = NULL, *x = NULL, *kernel = NULL, *rk = NULL, *d_out = NULL,
+                  *d_last = NULL;
+    PyArrayObject *d_x = NULL, *d_h0 = NULL, *d_kernel = NULL, *d_rk = NULL, *d_bias = NULL;
+    PyObject *result = NULL;
+    float *ws = NULL;
+
+    x = as_input(x_obj, op, "x", 3, "(batch, timesteps, features)");
+    if (!x) goto error;
+    kernel = as_input(k_obj, op, "kernel", 2, "(input features, 3*units)");
+    if (!kernel) goto error;
+    rk = as_input(rk_obj, op, "recurrent_kernel", 2, "(units, 3*units)");
+    if (!rk) goto error;
+    if (check_gru_weights(op, x, kernel, rk, NULL, &cfg) < 0) goto error;
+    const npy_intp n_batch = (npy_intp)cfg.batch, n_steps = (npy_intp)cfg.steps,
+                   n_in = (npy_intp)cfg.input_size, n_units = (npy_intp)cfg.units;
+    cache = as_input(cache_obj, op, "cache", 1, "(cache size,)");
+    if (!cache) goto error;
+    const npy_intp cache_dims[1] = {(npy_intp)gp_gru_cache_size(&cfg)};
+    if (check_shape(cache, op, "cache", 1, cache_dims,
+                    "(the cache of a training gru_forward with this configuration)") < 0) {
+        goto error;
+    }
+    const npy_intp out_dims[3] = {n_batch, n_steps, n_units}, state_dims[2] = {n_batch, n_units};
+    if (as_optional_input(dout_obj, op, "d_outputs", 3, "(batch, timesteps, units)", &d_out) < 0 ||
+        (d_out &&
+         check_shape(d_out, op, "d_outputs", 3, out_dims, "(batch, timesteps, units)") < 0) ||
+        as_optional_input(dlast_obj, op, "d_last_state", 2, "(batch, units)", &d_last) < 0 ||
+        (d_last && check_shape(d_last, op, "d_last_state", 2, state_dims, "(batch, units)") < 0)) {
+        goto error;
+    }
+    const npy_intp k_dims[2] = {n_in, 3 * n_units}, rk_dims[2] = {n_units, 3 * n_units};
+    const npy_intp b2[2] = {2, 3 * n_units}, b1[1] = {3 * n_units};
+    d_kernel = as_accumulator(dk_obj, op, "d_kernel", 2, k_dims, "(input features, 3*units)");
+    if (!d_kernel) goto error;
+    d_rk = as_accumulator(drk_obj, op, "d_recurrent_kernel", 2, rk_dims, "(units, 3*units)");
+    if (!d_rk) goto error;
+    if (use_bias) {
+        d_bias = reset_after ? as_accumulator(db_obj, op, "d_bias", 2, b2, "(2, 3*units)")
+                             : as_accumulator(db_obj, op, "d_bias", 1, b1, "(3*units,)");
+        if (!d_bias) goto error;
+    }
+    const npy_intp x_dims[3] = {n_batch, n_steps, n_in};
+    d_x = (PyArrayObject *)PyArray_SimpleNew(3, x_dims, NPY_FLOAT32);
+    if (!d_x) goto error;
+    d_h0 = (PyArrayObject *)PyArray_SimpleNew(2, state_dims, NPY_FLOAT32);
+    if (!d_h0) goto error;
+    ws = new_workspace(gp_gru_backward_workspace_size(&cfg));
+    if (!ws) goto error;
+
+    gp_status status;
+    Py_BEGIN_ALLOW_THREADS;
+    status = gp_gru_backward(data_of(d_x), data_of(d_h0), data_of(d_kernel), data_of(d_rk),
+                             data_of(d_bias), ws, data_of(cache), data_of(x), data_of(kernel),
+                             data_of(rk), data_of(d_out), data_of(d_last), &cfg);
+    Py_END_ALLOW_THREADS;
+    if (status != GP_OK) {
+        set_status_error(status, op);
+        goto error;
+    }
+    result =
+        Py_BuildValue("(OOOOO)", d_x, d_h0, d_kernel, d_rk, d_bias ? (PyObject *)d_bias : Py_None);
+error:
+    PyMem_RawFree(ws);
+    Py_XDECREF(cache);
+    Py_XDECREF(x);
+    Py_XDECREF(kernel);
+    Py_XDECREF(rk);
+    Py_XDECREF(d_out);
+    Py_XDECREF(d_last);
+    Py_XDECREF(d_x);
+    Py_XDECREF(d_h0);
+    Py_XDECREF(d_kernel);
+    Py_XDECREF(d_rk);
+    Py_XDECREF(d_bias);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Dense                                                                               */
+/* ---------------------------------------------------------------------------------- */
+
+/* Checks kernel (features, units) and bias (units,) against x (rows, features) and fills cfg's
+ * sizes. */
+static int check_dense_weights(const char *op, PyArrayObject *x, PyArrayObject *kernel,
+                               PyArrayObject *bias, gp_dense_config *cfg) {
+    const npy_intp n_in = PyArray_DIM(x, 1), n_out = PyArray_DIM(kernel, 1);
+    const npy_intp k_dims[2] = {n_in, -1}, b_dims[1] = {n_out};
+    if (check_shape(kernel, op, "kernel", 2, k_dims, "(input features, units)") < 0) return -1;
+    if (bias && check_shape(bias, op, "bias", 1, b_dims, "(units,)") < 0) return -1;
+    cfg->rows = (size_t)PyArray_DIM(x, 0);
+    cfg->input_size = (size_t)n_in;
+    cfg->units = (size_t)n_out;
+    const gp_status status = gp_dense_check_config(cfg);
+    if (status != GP_OK) {
+        set_status_error(status, op);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *dense_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "dense_forward";
+    static char *kwlist[] = {"x", "kernel", "bias", "activation", NULL};
+    PyObject *x_obj, *k_obj, *b_obj;
+    int activation;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO$i:dense_forward", kwlist, &x_obj, &k_obj,
+                                     &b_obj, &activation)) {
+        return NULL;
+    }
+    gp_dense_config cfg = {.activation = (gp_activation)activation, .use_bias = b_obj != Py_None};
+    PyArrayObject *x = NULL, *kernel = NULL, *bias = NULL, *y = NULL;
+    PyObject *result = NULL;
+
+    x = as_input(x_obj, op, "x", 2, "(rows, features)");
+    if (!x) goto error;
+    kernel = as_input(k_obj, op, "kernel", 2, "(input features, units)");
+    if (!kernel) goto error;
+    if (as_optional_input(b_obj, op, "bias", 1, "(units,)", &bias) < 0) goto error;
+    if (check_dense_weights(op, x, kernel, bias, &cfg) < 0) goto error;
+    const npy_intp y_dims[2] = {(npy_intp)cfg.rows, (npy_intp)cfg.units};
+    y = (PyArrayObject *)PyArray_SimpleNew(2, y_dims, NPY_FLOAT32);
+    if (!y) goto error;
+
+    gp_status status;
+    Py_BEGIN_ALLOW_THREADS;
+    status = gp_dense_forward(data_of(y), data_of(x), data_of(kernel), data_of(bias), &cfg);
+    Py_END_ALLOW_THREADS;
+    if (status != GP_OK) {
+        set_status_error(status, op);
+        goto error;
+    }
+    result = (PyObject *)y;
+    y = NULL;
+error:
+    Py_XDECREF(x);
+    Py_XDECREF(kernel);
+    Py_XDECREF(bias);
+    Py_XDECREF(y);
+    return result;
+}
+
+static PyObject *dense_backward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "dense_backward";
+    static char *kwlist[] = {"x",      "kernel",     "y",        "d_y", "d_kernel",
+                             "d_bias", "activation", "use_bias", NULL};
+    PyObject *x_obj, *k_obj, *y_obj, *dy_obj, *dk_obj, *db_obj;
+    int activation, use_bias;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO$ip:dense_backward", kwlist, &x_obj,
+                                     &k_obj, &y_obj, &dy_obj, &dk_obj, &db_obj, &activation,
+                                     &use_bias)) {
+        return NULL;
+    }
+    gp_dense_config cfg = {.activation = (gp_activation)activation, .use_bias = use_bias};
+    PyArrayObject *x = NULL, *kernel = NULL, *y = NULL, *d_y = NULL;
+    PyArrayObject *d_x = NULL, *d_kernel = NULL, *d_bias = NULL;
+    PyObject *result = NULL;
+    float *ws = NULL;
+
+    x = as_input(x_obj, op, "x", 2, "(rows, features)");
+    if (!x) goto error;
+    kernel = as_input(k_obj, op, "kernel", 2, "(input features, units)");
+    if (!kernel) goto error;
+    if (check_dense_weights(op, x, kernel, NULL, &cfg) < 0) goto error;
+    const npy_intp y_dims[2] = {(npy_intp)cfg.rows, (npy_intp)cfg.units};
+    y = as_input(y_obj, op, "y", 2, "(rows, units)");
+    if (!y || check_shape(y, op, "y", 2, y_dims, "(rows, units)") < 0) goto error;
+    d_y = as_input(dy_obj, op, "d_y", 2, "(rows, units)");
+    if (!d_y || check_shape(d_y, op, "d_y", 2, y_dims, "(rows, units)") < 0) goto error;
+    const npy_intp k_dims[2] = {(npy_intp)cfg.input_size, (npy_intp)cfg.units};
+    const npy_intp b_dims[1] = {(npy_intp)cfg.units};
+    d_kernel = as_accumulator(dk_obj, op, "d_kernel", 2, k_dims, "(input features, units)");
+    if (!d_kernel) goto error;
+    if (use_bias) {
+        d_bias = as_accumulator(db_obj, op, "d_bias", 1, b_dims, "(units,)");
+        if (!d_bias) goto error;
+    }
+    const npy_intp x_dims[2] = {(npy_intp)cfg.rows, (npy_intp)cfg.input_size};
+    d_x = (PyArrayObject *)PyArray_SimpleNew(2, x_dims, NPY_FLOAT32);
+    if (!d_x) goto error;
+    ws = new_workspace(gp_dense_backward_workspace_size(&cfg));
+    if (!ws) goto error;
+
+    gp_status status;
+    Py_BEGIN_ALLOW_THREADS;
+    status = gp_dense_backward(data_of(d_x), data_of(d_kernel), data_of(d_bias), ws, data_of(x),
+                               data_of(kernel), data_of(y), data_of(d_y), &cfg);
+    Py_END_ALLOW_THREADS;
+    if (status != GP_OK) {
+        set_status_error(status, op);
+        goto error;
+    }
+    result = Py_BuildValue("(OOO)", d_x, d_kernel, d_bias ? (PyObject *)d_bias : Py_None);
+error:
+    PyMem_RawFree(ws);
+    Py_XDECREF(x);
+    Py_XDECREF(kernel);
+    Py_XDECREF(y);
+    Py_XDECREF(d_y);
+    Py_XDECREF(d_x);
+    Py_XDECREF(d_kernel);
+    Py_XDECREF(d_bias);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* BLAS information                                                                    */
+/* ---------------------------------------------------------------------------------- */
+
+static PyObject *blas_config(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return PyUnicode_FromString(gp_blas_config());
+}
+
+static PyObject *get_num_threads(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return PyLong_FromLong(gp_blas_get_num_threads());
+}
+
+static PyObject *set_num_threads(PyObject *self, PyObject *arg) {
+    (void)self;
+    const long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 1 || n > 1024) {
+        PyErr_Format(PyExc_ValueError, "set_num_threads: num_threads must be in [1, 1024], got %ld",
+                     n);
+        return NULL;
+    }
+    gp_blas_set_num_threads((int)n);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef core_methods[] = {
+    {"gru_forward", (PyCFunction)(void (*)(void))gru_forward, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.ops.gru_forward."},
+    {"gru_backward", (PyCFunction)(void (*)(void))gru_backward, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.ops.gru_backward."},
+    {"dense_forward", (PyCFunction)(void (*)(void))dense_forward, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.ops.dense_forward."},
+    {"dense_backward", (PyCFunction)(void (*)(void))dense_backward, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.ops.dense_backward."},
+    {"blas_config", blas_config, METH_NOARGS, "The OpenBLAS build string."},
+    {"get_num_threads", get_num_threads, METH_NOARGS, "OpenBLAS's thread count."},
+    {"set_num_threads", set_num_threads, METH_O, "Sets OpenBLAS's thread count."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    "gru_py._core",
+    "The C core of gru_py (private).",
+    -1,
+    core_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__core(void) {
+    import_array();
+    PyObject *m = PyModule_Create(&core_module);
+    if (!m) return NULL;
+    /* Activation codes, the contract between gru_py.activations and the core. */
+    static const struct {
+        const char *name;
+        gp_activation value;
+    } codes[] = {
+        {"ACT_LINEAR", GP_ACT_LINEAR}, {"ACT_SIGMOID", GP_ACT_SIGMOID},
+        {"ACT_TANH", GP_ACT_TANH},     {"ACT_HARD_SIGMOID", GP_ACT_HARD_SIGMOID},
+        {"ACT_RELU", GP_ACT_RELU},     {"ACT_SOFTMAX", GP_ACT_SOFTMAX},
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (PyModule_AddIntConstant(m, codes[i].name, (long)codes[i].value) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
+    }
+    return m;
+}

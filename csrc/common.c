@@ -1,0 +1,44 @@
+/*
+ * common.c: the entry points of the core that are not an op: status strings, the
+ * finiteness scan of inputs, and BLAS information.
+ */
+#include <math.h>
+
+#include "blas.h"
+#include "common.h"
+
+const char *gp_status_str(gp_status status) {
+    switch (status) {
+    case GP_OK:
+        return "success";
+    case GP_ERR_NULL_POINTER:
+        return "a required array is missing (NULL pointer)";
+    case GP_ERR_BAD_SIZE:
+        return "a size is zero or too large";
+    case GP_ERR_BAD_ACTIVATION:
+        return "activation not supported in this position";
+    case GP_ERR_BAD_FLAG:
+        return "a flag must be 0 or 1";
+    }
+    return "unknown status";
+}
+
+size_t gp_find_nonfinite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) return i;
+    }
+    return n;
+}
+
+const char *gp_blas_config(void) {
+    const char *config = GP_BLAS_NAME(openblas_get_config)();
+    return config ? config : "unknown";
+}
+
+int gp_blas_get_num_threads(void) {
+    return GP_BLAS_NAME(openblas_get_num_threads)();
+}
+
+void gp_blas_set_num_threads(int num_threads) {
+    GP_BLAS_NAME(openblas_set_num_threads)(num_threads);
+}

@@ -1,0 +1,196 @@
+/*
+ * gru_py.h: the public C API of the gru_py numerical core.
+ *
+ * Plain C11, no Python. Every tensor is a dense, row-major float32 array owned by the
+ * caller. Dimension letters used in the shape comments:
+ *   B batch, T timesteps, I input features, H units (hidden size), N rows, O output units.
+ *
+ * Memory model: measure, then allocate. Functions that need scratch memory or keep
+ * activations for a backward pass report the sizes they need (`*_cache_size`,
+ * `*_workspace_size`, counted in floats) and are handed that memory. The core never
+ * allocates, prints, exits or aborts.
+ *
+ * Gradient contract: parameter gradients (weights, biases) ACCUMULATE (`+=`), so the
+ * caller zeroes them before the first backward of a step. Gradients with respect to
+ * inputs and states are WRITTEN (`=`).
+ *
+ * Thread safety: the core has no global state; concurrent calls on disjoint output
+ * buffers are safe.
+ */
+#ifndef GRU_PY_H
+#define GRU_PY_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    GP_OK = 0,
+    GP_ERR_NULL_POINTER,   /* a required pointer was NULL */
+    GP_ERR_BAD_SIZE,       /* a size was zero, or a product of sizes overflows */
+    GP_ERR_BAD_ACTIVATION, /* activation not allowed in this position */
+    GP_ERR_BAD_FLAG        /* a flag had a value other than 0 or 1 */
+} gp_status;
+
+/* A short, static, human-readable description of a status. Never NULL. */
+const char *gp_status_str(gp_status status);
+
+typedef enum {
+    GP_ACT_LINEAR = 0,   /* x */
+    GP_ACT_SIGMOID,      /* 1 / (1 + exp(-x)) */
+    GP_ACT_TANH,         /* tanh(x) */
+    GP_ACT_HARD_SIGMOID, /* Keras 3: clip(x / 6 + 1/2, 0, 1) */
+    GP_ACT_RELU,         /* max(x, 0) */
+    GP_ACT_SOFTMAX,      /* over the last axis; Dense only, not a GRU gate */
+    GP_ACT_COUNT
+} gp_activation;
+
+/* ---------------------------------------------------------------------------------- */
+/* GRU                                                                                 */
+/* ---------------------------------------------------------------------------------- */
+
+/*
+ * Keras 3 layout. Gate columns are ordered [z | r | h] (update, reset, candidate) in
+ * both the kernel (I, 3H) and the recurrent kernel (H, 3H).
+ *
+ *   z  = rec_act(x W_z + b_z + h_prev U_z + rb_z)
+ *   r  = rec_act(x W_r + b_r + h_prev U_r + rb_r)
+ *   reset_after = 1:  hh = act(x W_h + b_h + r * (h_prev U_h + rb_h))   bias (2, 3H)
+ *   reset_after = 0:  hh = act(x W_h + b_h + (r * h_prev) U_h)          bias (3H)
+ *   h  = z * h_prev + (1 - z) * hh
+ *
+ * With reset_after = 1, bias row 0 is the input bias b and row 1 the recurrent bias rb.
+ * With reset_after = 0 there is one bias b and no recurrent bias.
+ *
+ * Timestep k of the recurrence reads input column t = k, or t = T-1-k with go_backwards;
+ * outputs are stored in processing order (outputs[:, k] is the state after step k), as
+ * Keras does for go_backwards.
+ */
+typedef struct {
+    size_t batch;                       /* B >= 1 */
+    size_t steps;                       /* T >= 1 */
+    size_t input_size;                  /* I >= 1 */
+    size_t units;                       /* H >= 1 */
+    gp_activation activation;           /* candidate activation: not SOFTMAX */
+    gp_activation recurrent_activation; /* z and r activation: not SOFTMAX */
+    int reset_after;                    /* 0 or 1 */
+    int use_bias;                       /* 0 or 1; 0 means bias is ignored (may be NULL) */
+    int go_backwards;                   /* 0 or 1 */
+} gp_gru_config;
+
+/* Checks a configuration: sizes non-zero, no size product overflows, flags 0 or 1,
+ * activations allowed. Every other gp_gru_* function starts with this check. */
+gp_status gp_gru_check_config(const gp_gru_config *cfg);
+
+/* Floats in the cache that a training forward keeps for backward:
+ * (T+1)*B*H states followed by T*B*4H gate values. 0 if the config is invalid. */
+size_t gp_gru_cache_size(const gp_gru_config *cfg);
+
+/* Floats of scratch memory for gp_gru_forward (training = 1 or 0) or gp_gru_backward
+ * (backward = 1). 0 if the config is invalid. */
+size_t gp_gru_forward_workspace_size(const gp_gru_config *cfg, int training);
+size_t gp_gru_backward_workspace_size(const gp_gru_config *cfg);
+
+/*
+ * Runs the GRU over a whole sequence.
+ *
+ *   outputs     (B, T, H)   written; may be NULL when only the last state is wanted
+ *   last_state  (B, H)      written; the state after the final step
+ *   cache       (cache_size) written when non-NULL (training); NULL for inference
+ *   workspace   (forward_workspace_size(cfg, cache != NULL)) scratch
+ *   x           (B, T, I)
+ *   initial_state (B, H)    NULL means zeros
+ *   kernel      (I, 3H)
+ *   recurrent_kernel (H, 3H)
+ *   bias        (2, 3H) if reset_after, else (3H); NULL allowed when !use_bias
+ */
+gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float *workspace,
+                         const float *x, const float *initial_state, const float *kernel,
+                         const float *recurrent_kernel, const float *bias,
+                         const gp_gru_config *cfg);
+
+/*
+ * Backpropagation through time, from the cache of a training forward with the same
+ * config, input and weights.
+ *
+ *   d_x                  (B, T, I)  written
+ *   d_initial_state      (B, H)     written; may be NULL if not wanted
+ *   d_kernel             (I, 3H)    accumulated
+ *   d_recurrent_kernel   (H, 3H)    accumulated
+ *   d_bias               like bias, accumulated; ignored (may be NULL) when !use_bias
+ *   workspace            (backward_workspace_size(cfg)) scratch
+ *   cache                (cache_size) from gp_gru_forward
+ *   x, kernel, recurrent_kernel: as given to the forward
+ *   d_outputs            (B, T, H)  gradient w.r.t. outputs; NULL means zeros
+ *   d_last_state         (B, H)     gradient w.r.t. last_state; NULL means zeros
+ */
+gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
+                          float *d_recurrent_kernel, float *d_bias, float *workspace,
+                          const float *cache, const float *x, const float *kernel,
+                          const float *recurrent_kernel, const float *d_outputs,
+                          const float *d_last_state, const gp_gru_config *cfg);
+
+/* ---------------------------------------------------------------------------------- */
+/* Dense: y = act(x W + b)                                                             */
+/* ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    size_t rows;              /* N >= 1: every leading axis of the input, flattened */
+    size_t input_size;        /* I >= 1 */
+    size_t units;             /* O >= 1 */
+    gp_activation activation; /* any; SOFTMAX normalises each row */
+    int use_bias;             /* 0 or 1 */
+} gp_dense_config;
+
+gp_status gp_dense_check_config(const gp_dense_config *cfg);
+
+/*
+ *   y       (N, O)  written
+ *   x       (N, I)
+ *   kernel  (I, O)
+ *   bias    (O)     NULL allowed when !use_bias
+ */
+gp_status gp_dense_forward(float *y, const float *x, const float *kernel, const float *bias,
+                           const gp_dense_config *cfg);
+
+/* Floats of scratch memory for gp_dense_backward: N*O. 0 if the config is invalid. */
+size_t gp_dense_backward_workspace_size(const gp_dense_config *cfg);
+
+/*
+ * The activation's derivative is taken from the forward output y, so no pre-activation
+ * needs to be kept.
+ *
+ *   d_x       (N, I)  written; may be NULL if not wanted
+ *   d_kernel  (I, O)  accumulated
+ *   d_bias    (O)     accumulated; ignored (may be NULL) when !use_bias
+ *   workspace (N*O)   scratch
+ *   x         (N, I), kernel (I, O), y (N, O): as in the forward
+ *   d_y       (N, O)  gradient w.r.t. y
+ */
+gp_status gp_dense_backward(float *d_x, float *d_kernel, float *d_bias, float *workspace,
+                            const float *x, const float *kernel, const float *y, const float *d_y,
+                            const gp_dense_config *cfg);
+
+/* ---------------------------------------------------------------------------------- */
+/* Input checks                                                                        */
+/* ---------------------------------------------------------------------------------- */
+
+/* The index of the first NaN or infinity in v (n floats), or n if every entry is finite. */
+size_t gp_find_nonfinite(const float *v, size_t n);
+
+/* ---------------------------------------------------------------------------------- */
+/* BLAS information                                                                    */
+/* ---------------------------------------------------------------------------------- */
+
+/* The OpenBLAS build string (version, architecture, threading). Static; never NULL. */
+const char *gp_blas_config(void);
+int gp_blas_get_num_threads(void);
+void gp_blas_set_num_threads(int num_threads);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRU_PY_H */

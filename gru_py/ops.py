@@ -1,0 +1,230 @@
+"""The low-level functional API: the C core's operations on plain NumPy arrays.
+
+Use these for hand-written training loops; the layers in :mod:`gru_py.layers` are built
+on them. Every function computes in float32 (Keras' default): inputs of other real
+dtypes are converted, anything else raises TypeError; wrong shapes, empty arrays and
+NaN or Inf raise ValueError naming the argument.
+
+Dimension letters: B batch, T timesteps, I input features, H units, O output units.
+Weights use the Keras 3 layout; GRU gate columns are ordered [z | r | h].
+
+Gradient contract: the backward functions return fresh parameter gradients, or, when
+you pass accumulator arrays (``d_kernel=...``), add into them in place and return them.
+Input and state gradients are always new arrays.
+
+Example, one GRU training step by hand::
+
+    out = ops.gru_forward(x, kernel, recurrent_kernel, bias)
+    loss = ((out.last_state - target) ** 2).sum()
+    grads = ops.gru_backward(out.cache, d_last_state=2 * (out.last_state - target))
+    kernel -= 0.01 * grads.kernel
+"""
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from gru_py import activations
+from gru_py._native import _core
+
+
+class GRUCache:
+    """What a training-mode :func:`gru_forward` keeps for :func:`gru_backward`.
+
+    Opaque. It references the forward's inputs and weights, which must not be modified
+    until the backward has run.
+    """
+
+    __slots__ = ("_data", "_x", "_kernel", "_recurrent_kernel", "_options")
+
+    def __init__(self, data, x, kernel, recurrent_kernel, options):
+        self._data = data
+        self._x = x
+        self._kernel = kernel
+        self._recurrent_kernel = recurrent_kernel
+        self._options = options
+
+    @property
+    def nbytes(self):
+        """Bytes held by the cached activations."""
+        return self._data.nbytes
+
+
+class GRUOutput(NamedTuple):
+    """Result of :func:`gru_forward`.
+
+    Attributes:
+        outputs: (B, T, H) every state in processing order, or None when
+            ``return_sequences=False``.
+        last_state: (B, H) the state after the last step.
+        cache: a :class:`GRUCache` when ``training=True``, else None.
+    """
+
+    outputs: Optional[np.ndarray]
+    last_state: np.ndarray
+    cache: Optional[GRUCache]
+
+
+class GRUGradients(NamedTuple):
+    """Gradients from :func:`gru_backward`, named after what they differentiate.
+
+    Attributes:
+        x: (B, T, I).
+        initial_state: (B, H).
+        kernel: (I, 3H).
+        recurrent_kernel: (H, 3H).
+        bias: (2, 3H) or (3H,), or None for a forward without bias.
+    """
+
+    x: np.ndarray
+    initial_state: np.ndarray
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: Optional[np.ndarray]
+
+
+class DenseGradients(NamedTuple):
+    """Gradients from :func:`dense_backward`: x (..., I), kernel (I, O), bias (O,) or None."""
+
+    x: np.ndarray
+    kernel: np.ndarray
+    bias: Optional[np.ndarray]
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def gru_forward(
+    x,
+    kernel,
+    recurrent_kernel,
+    bias=None,
+    initial_state=None,
+    *,
+    activation="tanh",
+    recurrent_activation="sigmoid",
+    reset_after=True,
+    go_backwards=False,
+    training=True,
+    return_sequences=True,
+):
+    """Runs a GRU over whole sequences (Keras 3 formulas).
+
+    Args:
+        x: (B, T, I) input sequences.
+        kernel: (I, 3H) input weights, gate columns [z | r | h].
+        recurrent_kernel: (H, 3H) recurrent weights, same column order.
+        bias: (2, 3H) [input bias; recurrent bias] when ``reset_after``, else (3H,);
+            None for no bias.
+        initial_state: (B, H), or None for zeros.
+        activation: candidate activation ("tanh", "sigmoid", "hard_sigmoid", "relu",
+            "linear" or None for linear).
+        recurrent_activation: activation of the z and r gates, same choices.
+        reset_after: apply the reset gate after the recurrent product (Keras 3 and
+            PyTorch default) or before it (the original GRU, one bias).
+        go_backwards: process time in reverse; outputs stay in processing order.
+        training: keep what :func:`gru_backward` needs (returned as ``cache``).
+        return_sequences: return every state, not only the last one.
+
+    Returns:
+        A :class:`GRUOutput` (outputs, last_state, cache).
+    """
+    options = {
+        "activation": activations.code(
+            activations.get(activation, activations.RECURRENT, "activation")),
+        "recurrent_activation": activations.code(
+            activations.get(recurrent_activation, activations.RECURRENT,
+                            "recurrent_activation")),
+        "reset_after": _check_flag(reset_after, "reset_after"),
+        "go_backwards": _check_flag(go_backwards, "go_backwards"),
+    }
+    outputs, last_state, cache = _core.gru_forward(
+        x, kernel, recurrent_kernel, bias, initial_state,
+        training=_check_flag(training, "training"),
+        return_sequences=_check_flag(return_sequences, "return_sequences"),
+        **options,
+    )
+    if cache is not None:
+        options["use_bias"] = bias is not None
+        cache = GRUCache(cache, x, kernel, recurrent_kernel, options)
+    return GRUOutput(outputs, last_state, cache)
+
+
+def gru_backward(cache, d_outputs=None, d_last_state=None, *, d_kernel=None,
+                 d_recurrent_kernel=None, d_bias=None):
+    """Backpropagation through time for a training-mode :func:`gru_forward`.
+
+    Args:
+        cache: the :class:`GRUCache` returned by the forward.
+        d_outputs: (B, T, H) gradient of the loss w.r.t. ``outputs``, or None (zeros).
+        d_last_state: (B, H) gradient w.r.t. ``last_state``, or None (zeros).
+        d_kernel, d_recurrent_kernel, d_bias: optional float32 C-contiguous arrays of
+            the parameters' shapes that the parameter gradients are ADDED into.
+
+    Returns:
+        A :class:`GRUGradients`.
+    """
+    if not isinstance(cache, GRUCache):
+        raise TypeError(
+            "cache must be the GRUCache returned by gru_forward(..., training=True), got "
+            f"{type(cache).__name__}")
+    grads = _core.gru_backward(
+        cache._data, cache._x, cache._kernel, cache._recurrent_kernel, d_outputs,
+        d_last_state, d_kernel, d_recurrent_kernel, d_bias, **cache._options)
+    return GRUGradients(*grads)
+
+
+def _as_rows(x, name):
+    """x (..., I) as a (N, I) view plus the leading shape, without converting dtype."""
+    arr = np.asarray(x)
+    if arr.ndim < 1:
+        raise ValueError(f"{name} must have at least 1 dimension (..., features), got a scalar")
+    return arr.reshape(-1, arr.shape[-1]) if arr.ndim != 2 else arr, arr.shape[:-1]
+
+
+def dense_forward(x, kernel, bias=None, activation="linear"):
+    """y = activation(x @ kernel + bias) over the last axis of x.
+
+    Args:
+        x: (..., I).
+        kernel: (I, O).
+        bias: (O,), or None.
+        activation: "linear" (or None), "relu", "sigmoid", "tanh", "hard_sigmoid" or
+            "softmax" (over the last axis).
+
+    Returns:
+        y: (..., O).
+    """
+    act = activations.code(activations.get(activation))
+    rows, lead = _as_rows(x, "x")
+    y = _core.dense_forward(rows, kernel, bias, activation=act)
+    return y.reshape(*lead, y.shape[-1])
+
+
+def dense_backward(x, kernel, y, d_y, *, activation="linear", use_bias=True, d_kernel=None,
+                   d_bias=None):
+    """Gradients of a :func:`dense_forward` call.
+
+    Args:
+        x: (..., I) the forward's input.
+        kernel: (I, O) the forward's kernel.
+        y: (..., O) the forward's output (activation derivatives are taken from it).
+        d_y: (..., O) gradient of the loss w.r.t. y.
+        activation: the forward's activation.
+        use_bias: whether the forward had a bias.
+        d_kernel, d_bias: optional float32 arrays the parameter gradients are ADDED into.
+
+    Returns:
+        A :class:`DenseGradients`.
+    """
+    act = activations.code(activations.get(activation))
+    rows, lead = _as_rows(x, "x")
+    y_rows, _ = _as_rows(y, "y")
+    dy_rows, _ = _as_rows(d_y, "d_y")
+    d_x, d_kernel, d_bias = _core.dense_backward(
+        rows, kernel, y_rows, dy_rows, d_kernel, d_bias, activation=act,
+        use_bias=_check_flag(use_bias, "use_bias"))
+    return DenseGradients(d_x.reshape(*lead, d_x.shape[-1]), d_kernel, d_bias)
