@@ -19,6 +19,10 @@ const char *gp_status_str(gp_status status) {
         return "activation not supported in this position";
     case GP_ERR_BAD_FLAG:
         return "a flag must be 0 or 1";
+    case GP_ERR_BAD_PARAMETER:
+        return "a hyper-parameter is out of its range";
+    case GP_ERR_BAD_LABEL:
+        return "a class label is outside [0, number of classes)";
     }
     return "unknown status";
 }

@@ -31,7 +31,9 @@ typedef enum {
     GP_ERR_NULL_POINTER,   /* a required pointer was NULL */
     GP_ERR_BAD_SIZE,       /* a size was zero, or a product of sizes overflows */
     GP_ERR_BAD_ACTIVATION, /* activation not allowed in this position */
-    GP_ERR_BAD_FLAG        /* a flag had a value other than 0 or 1 */
+    GP_ERR_BAD_FLAG,       /* a flag had a value other than 0 or 1 */
+    GP_ERR_BAD_PARAMETER,  /* a hyper-parameter is out of its range */
+    GP_ERR_BAD_LABEL       /* a class label is outside [0, classes) */
 } gp_status;
 
 /* A short, static, human-readable description of a status. Never NULL. */
@@ -172,6 +174,119 @@ size_t gp_dense_backward_workspace_size(const gp_dense_config *cfg);
 gp_status gp_dense_backward(float *d_x, float *d_kernel, float *d_bias, float *workspace,
                             const float *x, const float *kernel, const float *y, const float *d_y,
                             const gp_dense_config *cfg);
+
+/* ---------------------------------------------------------------------------------- */
+/* Optimizers: one fused pass per tensor, Keras 3's update rules                       */
+/* ---------------------------------------------------------------------------------- */
+
+/*
+ * What every optimizer step shares, applied element by element in Keras 3's order before
+ * the optimizer's own rule:
+ *   g = grad * grad_scale                      (clipnorm / global_clipnorm; 1 = off)
+ *   g = clip(g, -clip_value, clip_value)       (clipvalue; 0 = off)
+ *   w = w - w * weight_decay * learning_rate   (decoupled weight decay; 0 = off)
+ * The caller computes grad_scale from gp_sum_squares.
+ */
+typedef struct {
+    float learning_rate;
+    float weight_decay;
+    float grad_scale;
+    float clip_value;
+} gp_optim_step;
+
+/* Sum of squares of n floats, accumulated in double (for gradient norms). */
+double gp_sum_squares(const float *v, size_t n);
+
+/*
+ * SGD.  momentum == 0:  w -= lr * g.
+ * Otherwise velocity (n) is required:  velocity = momentum * velocity - lr * g, then
+ * w += velocity, or with nesterov  w += momentum * velocity - lr * g.
+ */
+gp_status gp_sgd_update(float *w, float *velocity, const float *grad, size_t n,
+                        const gp_optim_step *step, float momentum, int nesterov);
+
+/*
+ * Adam (AdamW is Adam with weight_decay). iteration t >= 1 is the 1-based step number.
+ *   m += (g - m)(1 - beta_1);  v += (g^2 - v)(1 - beta_2)
+ *   v_hat = max(v_hat, v) and used in place of v when v_hat != NULL (amsgrad)
+ *   w -= alpha * m / (sqrt(v) + epsilon),  alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)
+ * epsilon is added to the uncorrected sqrt(v), as Keras does (PyTorch differs).
+ */
+gp_status gp_adam_update(float *w, float *m, float *v, float *v_hat, const float *grad, size_t n,
+                         const gp_optim_step *step, float beta_1, float beta_2, float epsilon,
+                         double iteration);
+
+/*
+ * RMSprop.  velocity = rho velocity + (1 - rho) g^2
+ * centered (average_grad != NULL): average_grad = rho average_grad + (1 - rho) g and
+ *   den = velocity - average_grad^2 + epsilon;  otherwise den = velocity + epsilon
+ * increment = lr g / sqrt(den)   (epsilon inside the square root)
+ * momentum_buf != NULL: momentum_buf = momentum momentum_buf + increment; w -= momentum_buf
+ * otherwise w -= increment.
+ */
+gp_status gp_rmsprop_update(float *w, float *velocity, float *momentum_buf, float *average_grad,
+                            const float *grad, size_t n, const gp_optim_step *step, float rho,
+                            float momentum, float epsilon);
+
+/* Adagrad.  accumulator += g^2;  w -= lr g / sqrt(accumulator + epsilon). */
+gp_status gp_adagrad_update(float *w, float *accumulator, const float *grad, size_t n,
+                            const gp_optim_step *step, float epsilon);
+
+/* ---------------------------------------------------------------------------------- */
+/* Losses: per-row values and their gradient; the reduction is the caller's            */
+/* ---------------------------------------------------------------------------------- */
+
+/*
+ * Each loss reduces the last axis (C columns) of a row to one value, as Keras' loss
+ * functions do; rows are every leading axis flattened (N). With p = y_pred, y = y_true:
+ *   MSE    mean_j (y - p)^2
+ *   MAE    mean_j |y - p|
+ *   HUBER  mean_j (|e| <= delta ? e^2 / 2 : delta |e| - delta^2 / 2),  e = p - y
+ *   CATEGORICAL_CROSSENTROPY  -sum_j y_j log q_j, with q = softmax(p) when from_logits,
+ *          else q = clip(p / sum_j p_j, eps, 1 - eps)   (Keras normalises, then clips)
+ *   BINARY_CROSSENTROPY  mean_j -(y log q + (1 - y) log(1 - q)), q = sigmoid(p) when
+ *          from_logits (computed stably), else q = clip(p, eps, 1 - eps)
+ * label_smoothing s (crossentropies): y = y (1 - s) + s / C, or + s / 2 for binary.
+ * eps is Keras' 1e-7. Clipped entries have a zero gradient, as in Keras.
+ */
+typedef enum {
+    GP_LOSS_MSE = 0,
+    GP_LOSS_MAE,
+    GP_LOSS_HUBER,
+    GP_LOSS_CATEGORICAL_CROSSENTROPY,
+    GP_LOSS_BINARY_CROSSENTROPY,
+    GP_LOSS_COUNT
+} gp_loss_kind;
+
+typedef struct {
+    size_t rows; /* N >= 1 */
+    size_t cols; /* C >= 1 */
+    gp_loss_kind kind;
+    int from_logits;       /* 0 or 1; crossentropies only */
+    float label_smoothing; /* in [0, 1]; crossentropies only */
+    float delta;           /* > 0; HUBER only */
+} gp_loss_config;
+
+gp_status gp_loss_check_config(const gp_loss_config *cfg);
+
+/*   per_row (N) written;  y_true (N, C);  y_pred (N, C) */
+gp_status gp_loss_forward(float *per_row, const float *y_true, const float *y_pred,
+                          const gp_loss_config *cfg);
+
+/*   d_pred (N, C) written: d_per_row[n] * d(per_row[n]) / d(y_pred[n, :]) */
+gp_status gp_loss_backward(float *d_pred, const float *y_true, const float *y_pred,
+                           const float *d_per_row, const gp_loss_config *cfg);
+
+/*
+ * Sparse categorical crossentropy: integer labels instead of one-hot rows.
+ *   per_row (N) written;  labels (N), each in [0, C) else GP_ERR_BAD_LABEL;
+ *   y_pred (N, C);  label_smoothing must be 0; cfg->kind is not read.
+ */
+gp_status gp_sparse_crossentropy_forward(float *per_row, const long long *labels,
+                                         const float *y_pred, const gp_loss_config *cfg);
+gp_status gp_sparse_crossentropy_backward(float *d_pred, const long long *labels,
+                                          const float *y_pred, const float *d_per_row,
+                                          const gp_loss_config *cfg);
 
 /* ---------------------------------------------------------------------------------- */
 /* Input checks                                                                        */

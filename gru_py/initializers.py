@@ -28,9 +28,12 @@ def _fans(shape):
 
 def _check_shape(shape):
     try:
-        shape = tuple(int(d) for d in shape)
+        dims = tuple(shape)
     except TypeError:
         raise TypeError(f"shape must be a tuple of ints, got {shape!r}") from None
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+        raise TypeError(f"shape must be a tuple of ints, got {shape!r}")
+    shape = tuple(int(d) for d in dims)
     if any(d < 0 for d in shape):
         raise ValueError(f"shape must not have negative dimensions, got {shape}")
     return shape
@@ -135,6 +138,9 @@ _BY_NAME = {
     "orthogonal": Orthogonal,
 }
 _BY_CLASS = {cls.__name__: cls for cls in _BY_NAME.values()}
+# Keras 3's class is OrthogonalInitializer ("Orthogonal" is its alias): configs saved by
+# Keras use that name.
+_BY_CLASS["OrthogonalInitializer"] = Orthogonal
 
 
 def get(identifier):
@@ -143,8 +149,8 @@ def get(identifier):
     Args:
         identifier: a name ("glorot_uniform", "orthogonal", "zeros", "ones",
             "constant", or the class name), a config dict ``{"class_name": ...,
-            "config": {...}}``, an Initializer instance, or any callable taking
-            ``(shape, dtype=None)``.
+            "config": {...}}``, an Initializer class or instance, or any callable
+            taking ``(shape, dtype=None)``.
 
     Raises:
         ValueError: the identifier is not recognised.
@@ -162,6 +168,8 @@ def get(identifier):
                 f"initializer config has unknown class_name {identifier.get('class_name')!r}; "
                 f"expected one of {sorted(_BY_CLASS)}")
         return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()  # Keras instantiates a class given in place of an instance
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")

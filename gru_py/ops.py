@@ -171,10 +171,16 @@ def gru_backward(cache, d_outputs=None, d_last_state=None, *, d_kernel=None,
         raise TypeError(
             "cache must be the GRUCache returned by gru_forward(..., training=True), got "
             f"{type(cache).__name__}")
+    _check_no_bias_accumulator(d_bias, cache._options["use_bias"])
     grads = _core.gru_backward(
         cache._data, cache._x, cache._kernel, cache._recurrent_kernel, d_outputs,
         d_last_state, d_kernel, d_recurrent_kernel, d_bias, **cache._options)
     return GRUGradients(*grads)
+
+
+def _check_no_bias_accumulator(d_bias, use_bias):
+    if d_bias is not None and not use_bias:
+        raise ValueError("d_bias was given, but the forward had no bias (use_bias=False)")
 
 
 def _as_rows(x, name):
@@ -221,6 +227,7 @@ def dense_backward(x, kernel, y, d_y, *, activation="linear", use_bias=True, d_k
         A :class:`DenseGradients`.
     """
     act = activations.code(activations.get(activation))
+    _check_no_bias_accumulator(d_bias, use_bias)
     rows, lead = _as_rows(x, "x")
     y_rows, _ = _as_rows(y, "y")
     dy_rows, _ = _as_rows(d_y, "d_y")

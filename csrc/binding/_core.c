@@ -63,13 +63,9 @@ static int check_shape(PyArrayObject *arr, const char *op, const char *name, int
     return ok ? 0 : -1;
 }
 
-/*
- * Converts a required input to a new reference to a C-contiguous float32 array of rank
- * ndim with no empty axis and only finite values. Like Keras, bool, integer and other
- * float dtypes are converted to float32; anything else is a TypeError.
- */
-static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, int ndim,
-                               const char *meaning) {
+/* A new reference to obj as a C-contiguous array of `type`. Like Keras, bool, integer
+ * and float dtypes are converted; anything else is a TypeError naming the argument. */
+static PyArrayObject *convert_real(PyObject *obj, const char *op, const char *name, int type) {
     PyArrayObject *any = (PyArrayObject *)PyArray_FROM_O(obj);
     if (!any) return NULL;
     const char kind = PyArray_DESCR(any)->kind;
@@ -79,20 +75,30 @@ static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, 
         Py_DECREF(any);
         return NULL;
     }
-    if (PyArray_NDIM(any) != ndim) {
-        PyObject *got = shape_of(any);
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_OTF(
+        (PyObject *)any, type, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    Py_DECREF(any);
+    return arr;
+}
+
+/*
+ * Converts a required input to a new reference to a C-contiguous float32 array of rank
+ * ndim with no empty axis and only finite values.
+ */
+static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, int ndim,
+                               const char *meaning) {
+    PyArrayObject *arr = convert_real(obj, op, name, NPY_FLOAT32);
+    if (!arr) return NULL;
+    if (PyArray_NDIM(arr) != ndim) {
+        PyObject *got = shape_of(arr);
         if (got) {
             PyErr_Format(PyExc_ValueError, "%s: %s must be %d-D %s, got shape %R", op, name, ndim,
                          meaning, got);
             Py_DECREF(got);
         }
-        Py_DECREF(any);
+        Py_DECREF(arr);
         return NULL;
     }
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_OTF(
-        (PyObject *)any, NPY_FLOAT32, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
-    Py_DECREF(any);
-    if (!arr) return NULL;
     if (PyArray_SIZE(arr) == 0) {
         PyObject *got = shape_of(arr);
         if (got) {
@@ -124,15 +130,14 @@ static int as_optional_input(PyObject *obj, const char *op, const char *name, in
 }
 
 /*
- * A gradient accumulator: None gives a new zero array of the expected shape; otherwise
- * the caller's array is used in place, so it must already be writeable, C-contiguous
- * float32 of exactly that shape (a silent copy would drop the accumulation).
+ * An array the core updates in place (weights, optimizer slots, accumulators): it must
+ * already be a writeable, aligned, C-contiguous float32 array of exactly `dims`, since a
+ * converted copy would silently drop the update. Returns a new reference.
  */
-static PyArrayObject *as_accumulator(PyObject *obj, const char *op, const char *name, int ndim,
-                                     const npy_intp *dims, const char *meaning) {
-    if (obj == Py_None) return (PyArrayObject *)PyArray_ZEROS(ndim, dims, NPY_FLOAT32, 0);
+static PyArrayObject *as_inplace(PyObject *obj, const char *op, const char *name, int ndim,
+                                 const npy_intp *dims, const char *meaning) {
     if (!PyArray_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s: %s must be a numpy.ndarray or None, got %s", op, name,
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a numpy.ndarray, got %s", op, name,
                      Py_TYPE(obj)->tp_name);
         return NULL;
     }
@@ -140,14 +145,21 @@ static PyArrayObject *as_accumulator(PyObject *obj, const char *op, const char *
     if (PyArray_TYPE(arr) != NPY_FLOAT32 || !PyArray_IS_C_CONTIGUOUS(arr) ||
         !PyArray_ISWRITEABLE(arr) || !PyArray_ISALIGNED(arr)) {
         PyErr_Format(PyExc_TypeError,
-                     "%s: %s must be a writeable, C-contiguous float32 array (it is "
-                     "accumulated into in place), got dtype %R",
+                     "%s: %s must be a writeable, C-contiguous float32 array (it is updated "
+                     "in place), got dtype %R",
                      op, name, (PyObject *)PyArray_DESCR(arr));
         return NULL;
     }
     if (check_shape(arr, op, name, ndim, dims, meaning) < 0) return NULL;
     Py_INCREF(arr);
     return arr;
+}
+
+/* A gradient accumulator: None gives a new zero array, otherwise as_inplace. */
+static PyArrayObject *as_accumulator(PyObject *obj, const char *op, const char *name, int ndim,
+                                     const npy_intp *dims, const char *meaning) {
+    if (obj == Py_None) return (PyArrayObject *)PyArray_ZEROS(ndim, dims, NPY_FLOAT32, 0);
+    return as_inplace(obj, op, name, ndim, dims, meaning);
 }
 
 static float *data_of(PyArrayObject *arr) {
@@ -525,6 +537,306 @@ error:
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Optimizers: the weight and the slots are updated in place                           */
+/* ---------------------------------------------------------------------------------- */
+
+/*
+ * Converts the arrays of one optimizer update: objs[0] is the weight (updated in place),
+ * objs[1] the gradient (converted to float32 of the weight's shape), objs[2..n) the
+ * slots (updated in place, the weight's shape; None gives NULL). On failure every
+ * reference taken is released and -1 returned.
+ */
+static int optimizer_arrays(const char *op, PyObject **objs, const char *const *names, int n,
+                            PyArrayObject **arrs) {
+    for (int i = 0; i < n; i++) arrs[i] = NULL;
+    if (!PyArray_Check(objs[0])) {
+        PyErr_Format(PyExc_TypeError, "%s: w must be a numpy.ndarray, got %s", op,
+                     Py_TYPE(objs[0])->tp_name);
+        return -1;
+    }
+    PyArrayObject *w0 = (PyArrayObject *)objs[0];
+    const int ndim = PyArray_NDIM(w0);
+    const npy_intp *dims = PyArray_DIMS(w0);
+    arrs[0] = as_inplace(objs[0], op, names[0], ndim, dims, "(any)");
+    if (arrs[0] && PyArray_SIZE(arrs[0]) > 0) {
+        arrs[1] = convert_real(objs[1], op, names[1], NPY_FLOAT32);
+        if (arrs[1] && check_shape(arrs[1], op, names[1], ndim, dims, "(the shape of w)") < 0) {
+            Py_CLEAR(arrs[1]);
+        }
+    } else if (arrs[0]) {
+        PyErr_Format(PyExc_ValueError, "%s: w must not be empty", op);
+    }
+    int ok = arrs[0] && arrs[1];
+    for (int i = 2; ok && i < n; i++) {
+        if (objs[i] != Py_None) {
+            arrs[i] = as_inplace(objs[i], op, names[i], ndim, dims, "(the shape of w)");
+            ok = arrs[i] != NULL;
+        }
+    }
+    if (ok) return 0;
+    for (int i = 0; i < n; i++) Py_CLEAR(arrs[i]);
+    return -1;
+}
+
+static void release_arrays(PyArrayObject **arrs, int n) {
+    for (int i = 0; i < n; i++) Py_CLEAR(arrs[i]);
+}
+
+static size_t size_of(PyArrayObject *arr) {
+    return (size_t)PyArray_SIZE(arr);
+}
+
+static PyObject *finish_update(gp_status status, const char *op) {
+    if (status != GP_OK) {
+        set_status_error(status, op);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+#define STEP_KWARGS "learning_rate", "weight_decay", "grad_scale", "clip_value"
+
+static PyObject *sgd_update(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "sgd_update";
+    static char *kwlist[] = {"w", "grad", "velocity", STEP_KWARGS, "momentum", "nesterov", NULL};
+    static const char *const names[] = {"w", "grad", "velocity"};
+    PyObject *objs[3];
+    gp_optim_step step;
+    float momentum;
+    int nesterov;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO$fffffp:sgd_update", kwlist, &objs[0],
+                                     &objs[1], &objs[2], &step.learning_rate, &step.weight_decay,
+                                     &step.grad_scale, &step.clip_value, &momentum, &nesterov)) {
+        return NULL;
+    }
+    PyArrayObject *a[3];
+    if (optimizer_arrays(op, objs, names, 3, a) < 0) return NULL;
+    gp_status status;
+    Py_BEGIN_ALLOW_THREADS;
+    status = gp_sgd_update(data_of(a[0]), data_of(a[2]), data_of(a[1]), size_of(a[0]), &step,
+                           momentum, nesterov);
+    Py_END_ALLOW_THREADS;
+    release_arrays(a, 3);
+    return finish_update(status, op);
+}
+
+static PyObject *adam_update(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "adam_update";
+    static char *kwlist[] = {"w",      "grad",   "m",       "v",         "v_hat", STEP_KWARGS,
+                             "beta_1", "beta_2", "epsilon", "iteration", NULL};
+    static const char *const names[] = {"w", "grad", "m", "v", "v_hat"};
+    PyObject *objs[5];
+    gp_optim_step step;
+    float beta_1, beta_2, epsilon;
+    double iteration;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO$fffffffd:adam_update", kwlist, &objs[0],
+                                     &objs[1], &objs[2], &objs[3], &objs[4], &step.learning_rate,
+                                     &step.weight_decay, &step.grad_scale, &step.clip_value,
+                                     &beta_1, &beta_2, &epsilon, &iteration)) {
+        return NULL;
+    }
+    PyArrayObject *a[5];
+    if (optimizer_arrays(op, objs, names, 5, a) < 0) return NULL;
+    gp_status status;
+    Py_BEGIN_ALLOW_THREADS;
+    status =
+        gp_adam_update(data_of(a[0]), data_of(a[2]), data_of(a[3]), data_of(a[4]), data_of(a[1]),
+                       size_of(a[0]), &step, beta_1, beta_2, epsilon, iteration);
+    Py_END_ALLOW_THREADS;
+    release_arrays(a, 5);
+    return finish_update(status, op);
+}
+
+static PyObject *rmsprop_update(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "rmsprop_update";
+    static char *kwlist[] = {"w",         "grad", "velocity", "momentum_buf", "average_grad",
+                             STEP_KWARGS, "rho",  "momentum", "epsilon",      NULL};
+    static const char *const names[] = {"w", "grad", "velocity", "momentum_buf", "average_grad"};
+    PyObject *objs[5];
+    gp_optim_step step;
+    float rho, momentum, epsilon;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO$fffffff:rmsprop_update", kwlist, &objs[0],
+                                     &objs[1], &objs[2], &objs[3], &objs[4], &step.learning_rate,
+                                     &step.weight_decay, &step.grad_scale, &step.clip_value, &rho,
+                                     &momentum, &epsilon)) {
+        return NULL;
+    }
+    PyArrayObject *a[5];
+    if (optimizer_arrays(op, objs, names, 5, a) < 0) return NULL;
+    gp_status status;
+    Py_BEGIN_ALLOW_THREADS;
+    status = gp_rmsprop_update(data_of(a[0]), data_of(a[2]), data_of(a[3]), data_of(a[4]),
+                               data_of(a[1]), size_of(a[0]), &step, rho, momentum, epsilon);
+    Py_END_ALLOW_THREADS;
+    release_arrays(a, 5);
+    return finish_update(status, op);
+}
+
+static PyObject *adagrad_update(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "adagrad_update";
+    static char *kwlist[] = {"w", "grad", "accumulator", STEP_KWARGS, "epsilon", NULL};
+    static const char *const names[] = {"w", "grad", "accumulator"};
+    PyObject *objs[3];
+    gp_optim_step step;
+    float epsilon;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO$fffff:adagrad_update", kwlist, &objs[0],
+                                     &objs[1], &objs[2], &step.learning_rate, &step.weight_decay,
+                                     &step.grad_scale, &step.clip_value, &epsilon)) {
+        return NULL;
+    }
+    PyArrayObject *a[3];
+    if (optimizer_arrays(op, objs, names, 3, a) < 0) return NULL;
+    gp_status status;
+    Py_BEGIN_ALLOW_THREADS;
+    status = gp_adagrad_update(data_of(a[0]), data_of(a[2]), data_of(a[1]), size_of(a[0]), &step,
+                               epsilon);
+    Py_END_ALLOW_THREADS;
+    release_arrays(a, 3);
+    return finish_update(status, op);
+}
+
+static PyObject *sum_squares(PyObject *self, PyObject *arg) {
+    (void)self;
+    PyArrayObject *arr = convert_real(arg, "sum_squares", "x", NPY_FLOAT32);
+    if (!arr) return NULL;
+    double total;
+    Py_BEGIN_ALLOW_THREADS;
+    total = gp_sum_squares(data_of(arr), size_of(arr));
+    Py_END_ALLOW_THREADS;
+    Py_DECREF(arr);
+    return PyFloat_FromDouble(total);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Losses                                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+/* Fills a loss config from y_pred (N, C) and checks it. */
+static int loss_config(const char *op, PyArrayObject *y_pred, gp_loss_config *cfg) {
+    cfg->rows = (size_t)PyArray_DIM(y_pred, 0);
+    cfg->cols = (size_t)PyArray_DIM(y_pred, 1);
+    const gp_status status = gp_loss_check_config(cfg);
+    if (status != GP_OK) {
+        set_status_error(status, op);
+        return -1;
+    }
+    return 0;
+}
+
+/* Converts y_pred (N, C), the targets (y_true (N, C), or labels (N) when sparse) and,
+ * when d_obj is not NULL, d_per_row (N). Returns 0, or -1 with every reference released. */
+static int loss_arrays(const char *op, int sparse, PyObject *target_obj, PyObject *pred_obj,
+                       PyObject *d_obj, PyArrayObject **target, PyArrayObject **pred,
+                       PyArrayObject **d_per_row) {
+    *target = *d_per_row = NULL;
+    *pred = as_input(pred_obj, op, "y_pred", 2, "(rows, classes)");
+    if (!*pred) return -1;
+    const npy_intp rows[1] = {PyArray_DIM(*pred, 0)};
+    if (sparse) {
+        *target = convert_real(target_obj, op, "labels", NPY_INT64);
+        if (*target && check_shape(*target, op, "labels", 1, rows, "(rows,)") < 0) {
+            Py_CLEAR(*target);
+        }
+    } else {
+        *target = as_input(target_obj, op, "y_true", 2, "(rows, columns)");
+        if (*target && check_shape(*target, op, "y_true", 2, PyArray_DIMS(*pred),
+                                   "(the shape of y_pred)") < 0) {
+            Py_CLEAR(*target);
+        }
+    }
+    if (*target && d_obj) {
+        *d_per_row = as_input(d_obj, op, "d_per_row", 1, "(rows,)");
+        if (*d_per_row && check_shape(*d_per_row, op, "d_per_row", 1, rows, "(rows,)") < 0) {
+            Py_CLEAR(*d_per_row);
+        }
+        if (!*d_per_row) Py_CLEAR(*target);
+    }
+    if (*target) return 0;
+    Py_CLEAR(*pred);
+    return -1;
+}
+
+/* The four loss entry points share one wrapper: forward or backward, dense or sparse. */
+static PyObject *loss_call(PyObject *args, PyObject *kwargs, int sparse, int backward) {
+    const char *op =
+        sparse ? (backward ? "sparse_crossentropy_backward" : "sparse_crossentropy_forward")
+               : (backward ? "loss_backward" : "loss_forward");
+    static char *kwlist[] = {"target",      "y_pred",          "d_per_row", "kind",
+                             "from_logits", "label_smoothing", "delta",     NULL};
+    PyObject *target_obj, *pred_obj, *d_obj = NULL;
+    int kind, from_logits;
+    gp_loss_config cfg = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O$ipff", kwlist, &target_obj, &pred_obj,
+                                     &d_obj, &kind, &from_logits, &cfg.label_smoothing,
+                                     &cfg.delta)) {
+        return NULL;
+    }
+    if (backward != (d_obj != NULL)) {
+        PyErr_Format(PyExc_TypeError, "%s: d_per_row is %s", op,
+                     backward ? "required" : "only for the backward");
+        return NULL;
+    }
+    cfg.kind = (gp_loss_kind)kind;
+    cfg.from_logits = from_logits;
+    PyArrayObject *target, *pred, *d_per_row, *out = NULL;
+    if (loss_arrays(op, sparse, target_obj, pred_obj, d_obj, &target, &pred, &d_per_row) < 0) {
+        return NULL;
+    }
+    if (loss_config(op, pred, &cfg) == 0) {
+        out = (PyArrayObject *)(backward ? PyArray_SimpleNew(2, PyArray_DIMS(pred), NPY_FLOAT32)
+                                         : PyArray_SimpleNew(1, PyArray_DIMS(pred), NPY_FLOAT32));
+    }
+    if (out) {
+        gp_status status;
+        const long long *labels = sparse ? (const long long *)PyArray_DATA(target) : NULL;
+        Py_BEGIN_ALLOW_THREADS;
+        if (sparse) {
+            status = backward ? gp_sparse_crossentropy_backward(data_of(out), labels, data_of(pred),
+                                                                data_of(d_per_row), &cfg)
+                              : gp_sparse_crossentropy_forward(data_of(out), labels, data_of(pred),
+                                                               &cfg);
+        } else {
+            status = backward ? gp_loss_backward(data_of(out), data_of(target), data_of(pred),
+                                                 data_of(d_per_row), &cfg)
+                              : gp_loss_forward(data_of(out), data_of(target), data_of(pred), &cfg);
+        }
+        Py_END_ALLOW_THREADS;
+        if (status != GP_OK) {
+            set_status_error(status, op);
+            Py_CLEAR(out);
+        }
+    }
+    Py_DECREF(target);
+    Py_DECREF(pred);
+    Py_XDECREF(d_per_row);
+    return (PyObject *)out;
+}
+
+static PyObject *loss_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    return loss_call(args, kwargs, 0, 0);
+}
+
+static PyObject *loss_backward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    return loss_call(args, kwargs, 0, 1);
+}
+
+static PyObject *sparse_crossentropy_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    return loss_call(args, kwargs, 1, 0);
+}
+
+static PyObject *sparse_crossentropy_backward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    return loss_call(args, kwargs, 1, 1);
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* BLAS information                                                                    */
 /* ---------------------------------------------------------------------------------- */
 
@@ -562,6 +874,23 @@ static PyMethodDef core_methods[] = {
      "Private: see gru_py.ops.dense_forward."},
     {"dense_backward", (PyCFunction)(void (*)(void))dense_backward, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.ops.dense_backward."},
+    {"sgd_update", (PyCFunction)(void (*)(void))sgd_update, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.optimizers.SGD."},
+    {"adam_update", (PyCFunction)(void (*)(void))adam_update, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.optimizers.Adam."},
+    {"rmsprop_update", (PyCFunction)(void (*)(void))rmsprop_update, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.optimizers.RMSprop."},
+    {"adagrad_update", (PyCFunction)(void (*)(void))adagrad_update, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.optimizers.Adagrad."},
+    {"sum_squares", sum_squares, METH_O, "Sum of squares in double precision."},
+    {"loss_forward", (PyCFunction)(void (*)(void))loss_forward, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.losses."},
+    {"loss_backward", (PyCFunction)(void (*)(void))loss_backward, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.losses."},
+    {"sparse_crossentropy_forward", (PyCFunction)(void (*)(void))sparse_crossentropy_forward,
+     METH_VARARGS | METH_KEYWORDS, "Private: see gru_py.losses."},
+    {"sparse_crossentropy_backward", (PyCFunction)(void (*)(void))sparse_crossentropy_backward,
+     METH_VARARGS | METH_KEYWORDS, "Private: see gru_py.losses."},
     {"blas_config", blas_config, METH_NOARGS, "The OpenBLAS build string."},
     {"get_num_threads", get_num_threads, METH_NOARGS, "OpenBLAS's thread count."},
     {"set_num_threads", set_num_threads, METH_O, "Sets OpenBLAS's thread count."},
@@ -584,10 +913,10 @@ PyMODINIT_FUNC PyInit__core(void) {
     import_array();
     PyObject *m = PyModule_Create(&core_module);
     if (!m) return NULL;
-    /* Activation codes, the contract between gru_py.activations and the core. */
+    /* Activation and loss codes, the contract between the Python modules and the core. */
     static const struct {
         const char *name;
-        gp_activation value;
+        int value;
     } codes[] = {
         {"ACT_LINEAR", GP_ACT_LINEAR}, {"ACT_SIGMOID", GP_ACT_SIGMOID},
         {"ACT_TANH", GP_ACT_TANH},     {"ACT_HARD_SIGMOID", GP_ACT_HARD_SIGMOID},
