@@ -1,7 +1,8 @@
 /*
  * dense.c: the fully connected layer y = act(x W + b) on (N, I) rows, forward and
- * backward, including the row-wise softmax that only Dense allows.
- * N rows (every leading axis flattened), I input features, O output units.
+ * backward, and the activations on (N, C) rows it applies, softmax included (the one
+ * activation a recurrent gate cannot use).
+ * N rows (every leading axis flattened), I input features, O output units, C columns.
  */
 #include <math.h>
 #include <string.h>
@@ -47,6 +48,56 @@ static void softmax_rows(float *y, size_t rows, size_t n) {
     }
 }
 
+static gp_status check_rows(size_t rows, size_t cols, gp_activation activation) {
+    size_t total;
+    if (!rows || !cols || gp_mul_overflows(rows, cols, &total) || !gp_fits_float_buffer(total)) {
+        return GP_ERR_BAD_SIZE;
+    }
+    if (!gp_act_is_elementwise(activation) && activation != GP_ACT_SOFTMAX) {
+        return GP_ERR_BAD_ACTIVATION;
+    }
+    return GP_OK;
+}
+
+/* In place on y (rows, cols). */
+static void activate_rows(float *y, size_t rows, size_t cols, gp_activation activation) {
+    if (activation == GP_ACT_SOFTMAX) {
+        softmax_rows(y, rows, cols);
+    } else {
+        gp_act_forward(activation, y, rows * cols);
+    }
+}
+
+gp_status gp_activation_forward(float *y, const float *x, size_t rows, size_t cols,
+                                gp_activation activation) {
+    gp_status status = check_rows(rows, cols, activation);
+    if (status != GP_OK) return status;
+    if (!y || !x) return GP_ERR_NULL_POINTER;
+    if (y != x) memcpy(y, x, rows * cols * sizeof(float));
+    activate_rows(y, rows, cols, activation);
+    return GP_OK;
+}
+
+gp_status gp_activation_backward(float *d_x, const float *y, const float *d_y, size_t rows,
+                                 size_t cols, gp_activation activation) {
+    gp_status status = check_rows(rows, cols, activation);
+    if (status != GP_OK) return status;
+    if (!d_x || !y || !d_y) return GP_ERR_NULL_POINTER;
+    if (activation == GP_ACT_SOFTMAX) {
+        /* Softmax Jacobian-vector product: y * (d_y - <d_y, y>) per row. */
+        for (size_t i = 0; i < rows; i++) {
+            const float *yi = y + i * cols, *dyi = d_y + i * cols;
+            float dot = 0.0f;
+            for (size_t j = 0; j < cols; j++) dot += dyi[j] * yi[j];
+            for (size_t j = 0; j < cols; j++) d_x[i * cols + j] = yi[j] * (dyi[j] - dot);
+        }
+    } else {
+        if (d_x != d_y) memcpy(d_x, d_y, rows * cols * sizeof(float));
+        gp_act_backward(activation, y, d_x, rows * cols);
+    }
+    return GP_OK;
+}
+
 gp_status gp_dense_forward(float *y, const float *x, const float *kernel, const float *bias,
                            const gp_dense_config *cfg) {
     gp_status status = gp_dense_check_config(cfg);
@@ -59,11 +110,7 @@ gp_status gp_dense_forward(float *y, const float *x, const float *kernel, const 
     }
     gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_NO_TRANS, N, O, I, 1.0f, x, I, kernel, O,
              cfg->use_bias ? 1.0f : 0.0f, y, O);
-    if (cfg->activation == GP_ACT_SOFTMAX) {
-        softmax_rows(y, N, O);
-    } else {
-        gp_act_forward(cfg->activation, y, N * O);
-    }
+    activate_rows(y, N, O, cfg->activation);
     return GP_OK;
 }
 
@@ -79,18 +126,7 @@ gp_status gp_dense_backward(float *d_x, float *d_kernel, float *d_bias, float *w
 
     /* d_pre: the gradient with respect to the pre-activation x W + b. */
     float *d_pre = workspace;
-    if (cfg->activation == GP_ACT_SOFTMAX) {
-        /* Softmax Jacobian-vector product: y * (d_y - <d_y, y>) per row. */
-        for (size_t i = 0; i < N; i++) {
-            const float *yi = y + i * O, *dyi = d_y + i * O;
-            float dot = 0.0f;
-            for (size_t j = 0; j < O; j++) dot += dyi[j] * yi[j];
-            for (size_t j = 0; j < O; j++) d_pre[i * O + j] = yi[j] * (dyi[j] - dot);
-        }
-    } else {
-        memcpy(d_pre, d_y, N * O * sizeof(float));
-        gp_act_backward(cfg->activation, y, d_pre, N * O);
-    }
+    gp_activation_backward(d_pre, y, d_y, N, O, cfg->activation);
 
     gp_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, O, N, 1.0f, x, I, d_pre, O, 1.0f, d_kernel, O);
     if (cfg->use_bias) {

@@ -202,6 +202,7 @@ gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float 
     float *h_prev = cache ? states : ping;
     fill_rows(h_prev, initial_state, 1, s.bh);
 
+    const int blas_threads = gp_blas_single_thread();
     for (size_t k = 0; k < T; k++) {
         float *h_next = cache ? states + (k + 1) * s.bh : ping + ((k + 1) % 2) * s.bh;
         float *gates_k = cache ? gates + k * B * H4 : gates;
@@ -214,6 +215,7 @@ gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float 
         }
         h_prev = h_next;
     }
+    gp_blas_restore_threads(blas_threads);
     memcpy(last_state, h_prev, s.bh * sizeof(float));
     return GP_OK;
 }
@@ -250,6 +252,7 @@ gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
     float *dq = dh + s.bh;      /* (B, H): dL/d(r * h_prev) when !reset_after */
     fill_rows(dh, d_last_state, 1, s.bh);
 
+    const int blas_threads = gp_blas_single_thread();
     for (size_t k = T; k-- > 0;) {
         const size_t t = input_column(cfg, k);
         const float *h_prev = states + k * s.bh, *gates_k = gates + k * B * H4;
@@ -308,6 +311,7 @@ gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
         gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, B, H, cfg->reset_after ? H3 : 2 * H, 1.0f,
                  d_rec_k, H3, U, H3, 1.0f, dh, H);
     }
+    gp_blas_restore_threads(blas_threads);
     if (d_initial_state) memcpy(d_initial_state, dh, s.bh * sizeof(float));
 
     /* Weight and input gradients: one GEMM each over all B*T rows. */

@@ -135,6 +135,19 @@ gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
                           const float *d_last_state, const gp_gru_config *cfg);
 
 /* ---------------------------------------------------------------------------------- */
+/* Activations on (N, C) rows                                                          */
+/* ---------------------------------------------------------------------------------- */
+
+/*   y (N, C) written (may equal x);  x (N, C).  SOFTMAX normalises each row. */
+gp_status gp_activation_forward(float *y, const float *x, size_t rows, size_t cols,
+                                gp_activation activation);
+
+/*   d_x (N, C) written (may equal d_y);  y (N, C) the forward's output;  d_y (N, C).
+ * The derivative is taken from y, so no pre-activation needs to be kept. */
+gp_status gp_activation_backward(float *d_x, const float *y, const float *d_y, size_t rows,
+                                 size_t cols, gp_activation activation);
+
+/* ---------------------------------------------------------------------------------- */
 /* Dense: y = act(x W + b)                                                             */
 /* ---------------------------------------------------------------------------------- */
 
@@ -211,9 +224,11 @@ gp_status gp_sgd_update(float *w, float *velocity, const float *grad, size_t n,
  *   v_hat = max(v_hat, v) and used in place of v when v_hat != NULL (amsgrad)
  *   w -= alpha * m / (sqrt(v) + epsilon),  alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)
  * epsilon is added to the uncorrected sqrt(v), as Keras does (PyTorch differs).
+ * beta_1 and beta_2 are double because Keras forms 1 - beta in double precision before
+ * rounding to float32; doing it in float32 would shift v by about 1e-5 relative.
  */
 gp_status gp_adam_update(float *w, float *m, float *v, float *v_hat, const float *grad, size_t n,
-                         const gp_optim_step *step, float beta_1, float beta_2, float epsilon,
+                         const gp_optim_step *step, double beta_1, double beta_2, float epsilon,
                          double iteration);
 
 /*
@@ -222,10 +237,10 @@ gp_status gp_adam_update(float *w, float *m, float *v, float *v_hat, const float
  *   den = velocity - average_grad^2 + epsilon;  otherwise den = velocity + epsilon
  * increment = lr g / sqrt(den)   (epsilon inside the square root)
  * momentum_buf != NULL: momentum_buf = momentum momentum_buf + increment; w -= momentum_buf
- * otherwise w -= increment.
+ * otherwise w -= increment.  rho is double for the same reason as Adam's betas.
  */
 gp_status gp_rmsprop_update(float *w, float *velocity, float *momentum_buf, float *average_grad,
-                            const float *grad, size_t n, const gp_optim_step *step, float rho,
+                            const float *grad, size_t n, const gp_optim_step *step, double rho,
                             float momentum, float epsilon);
 
 /* Adagrad.  accumulator += g^2;  w -= lr g / sqrt(accumulator + epsilon). */

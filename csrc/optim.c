@@ -52,19 +52,19 @@ gp_status gp_sgd_update(float *w, float *velocity, const float *grad, size_t n,
 }
 
 gp_status gp_adam_update(float *w, float *m, float *v, float *v_hat, const float *grad, size_t n,
-                         const gp_optim_step *step, float beta_1, float beta_2, float epsilon,
+                         const gp_optim_step *step, double beta_1, double beta_2, float epsilon,
                          double iteration) {
     gp_status status = check_step(w, grad, n, step);
     if (status != GP_OK) return status;
     if (!m || !v) return GP_ERR_NULL_POINTER;
     if (!(iteration >= 1.0)) return GP_ERR_BAD_SIZE;
-    const float alpha =
-        (float)((double)step->learning_rate * sqrt(1.0 - pow((double)beta_2, iteration)) /
-                (1.0 - pow((double)beta_1, iteration)));
+    const float alpha = (float)((double)step->learning_rate * sqrt(1.0 - pow(beta_2, iteration)) /
+                                (1.0 - pow(beta_1, iteration)));
+    const float one_minus_b1 = (float)(1.0 - beta_1), one_minus_b2 = (float)(1.0 - beta_2);
     for (size_t i = 0; i < n; i++) {
         const float g = prepare(w, grad, i, step);
-        m[i] += (g - m[i]) * (1.0f - beta_1);
-        v[i] += (g * g - v[i]) * (1.0f - beta_2);
+        m[i] += (g - m[i]) * one_minus_b1;
+        v[i] += (g * g - v[i]) * one_minus_b2;
         float second = v[i];
         if (v_hat) {
             v_hat[i] = v_hat[i] > v[i] ? v_hat[i] : v[i];
@@ -76,18 +76,18 @@ gp_status gp_adam_update(float *w, float *m, float *v, float *v_hat, const float
 }
 
 gp_status gp_rmsprop_update(float *w, float *velocity, float *momentum_buf, float *average_grad,
-                            const float *grad, size_t n, const gp_optim_step *step, float rho,
+                            const float *grad, size_t n, const gp_optim_step *step, double rho,
                             float momentum, float epsilon) {
     gp_status status = check_step(w, grad, n, step);
     if (status != GP_OK) return status;
     if (!velocity) return GP_ERR_NULL_POINTER;
-    const float lr = step->learning_rate;
+    const float lr = step->learning_rate, r = (float)rho, one_minus_r = (float)(1.0 - rho);
     for (size_t i = 0; i < n; i++) {
         const float g = prepare(w, grad, i, step);
-        velocity[i] = rho * velocity[i] + (1.0f - rho) * g * g;
+        velocity[i] = r * velocity[i] + one_minus_r * g * g;
         float den = velocity[i] + epsilon;
         if (average_grad) {
-            average_grad[i] = rho * average_grad[i] + (1.0f - rho) * g;
+            average_grad[i] = r * average_grad[i] + one_minus_r * g;
             den = velocity[i] - average_grad[i] * average_grad[i] + epsilon;
         }
         const float increment = lr * g / sqrtf(den);

@@ -1,11 +1,29 @@
 """gru_py: gated recurrent networks with a C core and a Keras-shaped API.
 
-Layers live in :mod:`gru_py.layers`; the low-level functional API over the C core in
-:mod:`gru_py.ops`.
+Module paths mirror Keras: ``gru_py.layers``, ``gru_py.models``, ``gru_py.optimizers``
+(with ``.schedules``), ``gru_py.losses``, ``gru_py.metrics``, ``gru_py.callbacks``,
+``gru_py.regularizers``, ``gru_py.initializers``, ``gru_py.activations``,
+``gru_py.utils``; ``gru_py.Sequential``, ``gru_py.Model`` and ``gru_py.Input`` sit at the
+top. The low-level functional API over the C core is :mod:`gru_py.ops`.
 """
 
-from gru_py import activations, initializers, layers, ops
+from gru_py import (
+    activations,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    regularizers,
+    saving,
+    utils,
+)
 from gru_py._native import _core
+from gru_py.layers import Input
+from gru_py.models import Model, Sequential
 
 __version__ = "0.1.0"
 
@@ -20,4 +38,8 @@ def blas_info():
     return {"config": _core.blas_config(), "num_threads": _core.get_num_threads()}
 
 
-__all__ = ["activations", "blas_info", "initializers", "layers", "ops", "__version__"]
+__all__ = [
+    "Input", "Model", "Sequential", "activations", "blas_info", "callbacks", "initializers",
+    "layers", "losses", "metrics", "models", "ops", "optimizers", "regularizers", "saving",
+    "utils", "__version__",
+]

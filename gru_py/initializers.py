@@ -8,11 +8,11 @@ Keras' while their distributions are the same.
 
 import numpy as np
 
-_global_rng = np.random.default_rng()
+from gru_py import _random
 
 
 def _rng(seed):
-    return _global_rng if seed is None else np.random.default_rng(seed)
+    return _random.generator() if seed is None else np.random.default_rng(seed)
 
 
 def _fans(shape):
@@ -85,6 +85,40 @@ class Constant(Initializer):
         return {"value": self.value}
 
 
+class RandomUniform(Initializer):
+    """U(minval, maxval); Keras' "uniform" (the Embedding default) is U(-0.05, 0.05)."""
+
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        if not maxval > minval:
+            raise ValueError(f"RandomUniform needs maxval > minval, got {minval}, {maxval}")
+        self.minval = float(minval)
+        self.maxval = float(maxval)
+        self.seed = seed
+
+    def _draw(self, shape):
+        return _rng(self.seed).uniform(self.minval, self.maxval, size=shape)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class RandomNormal(Initializer):
+    """N(mean, stddev^2); Keras' "normal" uses stddev 0.05."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        if not stddev >= 0:
+            raise ValueError(f"RandomNormal needs stddev >= 0, got {stddev}")
+        self.mean = float(mean)
+        self.stddev = float(stddev)
+        self.seed = seed
+
+    def _draw(self, shape):
+        return _rng(self.seed).normal(self.mean, self.stddev, size=shape)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
 class GlorotUniform(Initializer):
     """U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out)) over the whole array."""
 
@@ -134,6 +168,10 @@ _BY_NAME = {
     "zeros": Zeros,
     "ones": Ones,
     "constant": Constant,
+    "uniform": RandomUniform,
+    "random_uniform": RandomUniform,
+    "normal": RandomNormal,
+    "random_normal": RandomNormal,
     "glorot_uniform": GlorotUniform,
     "orthogonal": Orthogonal,
 }
@@ -148,7 +186,7 @@ def get(identifier):
 
     Args:
         identifier: a name ("glorot_uniform", "orthogonal", "zeros", "ones",
-            "constant", or the class name), a config dict ``{"class_name": ...,
+            "constant", "uniform", "normal", or the class name), a config dict ``{"class_name": ...,
             "config": {...}}``, an Initializer class or instance, or any callable
             taking ``(shape, dtype=None)``.
 

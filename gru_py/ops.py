@@ -184,11 +184,45 @@ def _check_no_bias_accumulator(d_bias, use_bias):
 
 
 def _as_rows(x, name):
-    """x (..., I) as a (N, I) view plus the leading shape, without converting dtype."""
+    """x (..., C) as a (N, C) view plus the leading shape, without converting dtype."""
     arr = np.asarray(x)
     if arr.ndim < 1:
         raise ValueError(f"{name} must have at least 1 dimension (..., features), got a scalar")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     return arr.reshape(-1, arr.shape[-1]) if arr.ndim != 2 else arr, arr.shape[:-1]
+
+
+def _check_rows_shape(name, shape, lead, units):
+    """y and d_y must be (x's leading axes..., units): the same rows as x, not just the
+    same number of rows."""
+    expected = tuple(lead) + (units,)
+    if tuple(shape) != expected:
+        raise ValueError(
+            f"{name} must have shape {expected} (the leading axes of x, then units), got "
+            f"shape {tuple(shape)}")
+
+
+def activation_forward(x, activation):
+    """Applies an activation to x (..., C); softmax normalises over the last axis.
+
+    Returns:
+        y: an array of x's shape.
+    """
+    act = activations.code(activations.get(activation))
+    rows, lead = _as_rows(x, "x")
+    return _core.activation_forward(rows, activation=act).reshape(*lead, rows.shape[-1])
+
+
+def activation_backward(y, d_y, activation):
+    """Gradient through an activation, from its output y (..., C) and d_y (..., C)."""
+    act = activations.code(activations.get(activation))
+    y_rows, lead = _as_rows(y, "y")
+    dy_rows, _ = _as_rows(d_y, "d_y")
+    if np.shape(d_y) != np.shape(y):
+        raise ValueError(f"d_y must have the shape of y {np.shape(y)}, got {np.shape(d_y)}")
+    return _core.activation_backward(y_rows, dy_rows, activation=act).reshape(
+        *lead, y_rows.shape[-1])
 
 
 def dense_forward(x, kernel, bias=None, activation="linear"):
@@ -231,6 +265,9 @@ def dense_backward(x, kernel, y, d_y, *, activation="linear", use_bias=True, d_k
     rows, lead = _as_rows(x, "x")
     y_rows, _ = _as_rows(y, "y")
     dy_rows, _ = _as_rows(d_y, "d_y")
+    units = np.shape(kernel)[-1] if np.ndim(kernel) == 2 else None
+    _check_rows_shape("y", np.shape(y), lead, units)
+    _check_rows_shape("d_y", np.shape(d_y), lead, units)
     d_x, d_kernel, d_bias = _core.dense_backward(
         rows, kernel, y_rows, dy_rows, d_kernel, d_bias, activation=act,
         use_bias=_check_flag(use_bias, "use_bias"))

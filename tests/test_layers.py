@@ -66,10 +66,6 @@ GOLDEN = {
 }
 
 GRU_UNSUPPORTED = [
-    ("kernel_regularizer", "l2"),
-    ("recurrent_regularizer", "l2"),
-    ("bias_regularizer", "l1"),
-    ("activity_regularizer", "l2"),
     ("kernel_constraint", "non_neg"),
     ("recurrent_constraint", "unit_norm"),
     ("bias_constraint", "max_norm"),
@@ -80,9 +76,6 @@ GRU_UNSUPPORTED = [
 ]
 
 DENSE_UNSUPPORTED = [
-    ("kernel_regularizer", "l2"),
-    ("bias_regularizer", "l1"),
-    ("activity_regularizer", "l2"),
     ("kernel_constraint", "non_neg"),
     ("bias_constraint", "max_norm"),
     ("lora_rank", 2),
@@ -417,7 +410,7 @@ def test_gru_backward_matches_reference(reset_after, use_bias, go_backwards,
     h0 = rng.uniform(-1, 1, (B, H)).astype(np.float32)
     out = layer(x, initial_state=h0, training=True)
     d_out = rng.standard_normal(out.shape).astype(np.float32)
-    d_x, d_h0 = layer.backward(d_out)
+    d_x, (d_h0,) = layer.backward(d_out)
     expected = _ref_backward(layer, x, h0, d_out if return_sequences else None,
                              None if return_sequences else d_out)
     np.testing.assert_allclose(d_x, expected["x"], **GRAD_TOL)
@@ -437,7 +430,7 @@ def test_gru_backward_matches_reference_for_activations(activation, recurrent_ac
     outputs, state = layer(x, training=True)
     d_outputs = rng.standard_normal(outputs.shape).astype(np.float32)
     d_state = rng.standard_normal(state.shape).astype(np.float32)
-    d_x, d_h0 = layer.backward(d_outputs, d_state)
+    d_x, (d_h0,) = layer.backward(d_outputs, d_state)
     expected = _ref_backward(layer, x, None, d_outputs, d_state)
     np.testing.assert_allclose(d_x, expected["x"], **GRAD_TOL)
     np.testing.assert_allclose(d_h0, expected["initial_state"], **GRAD_TOL)
@@ -472,11 +465,11 @@ def test_gru_backward_adds_d_output_and_d_state_without_sequences():
 
     with_state = _gru(seed=45, return_state=True)
     with_state(x, training=True)
-    d_x, d_h0 = with_state.backward(d_out, d_state)
+    d_x, (d_h0,) = with_state.backward(d_out, d_state)
 
     summed = _gru(seed=45, return_state=True)
     summed(x, training=True)
-    sum_dx, sum_dh0 = summed.backward(d_out + d_state)
+    sum_dx, (sum_dh0,) = summed.backward(d_out + d_state)
 
     np.testing.assert_allclose(d_x, sum_dx, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(d_h0, sum_dh0, rtol=1e-6, atol=1e-7)

@@ -131,7 +131,7 @@ static int as_optional_input(PyObject *obj, const char *op, const char *name, in
 
 /*
  * An array the core updates in place (weights, optimizer slots, accumulators): it must
- * already be a writeable, aligned, C-contiguous float32 array of exactly `dims`, since a
+ * already be a writeable, aligned, C-contiguous native float32 array of exactly `dims`, since a
  * converted copy would silently drop the update. Returns a new reference.
  */
 static PyArrayObject *as_inplace(PyObject *obj, const char *op, const char *name, int ndim,
@@ -142,11 +142,11 @@ static PyArrayObject *as_inplace(PyObject *obj, const char *op, const char *name
         return NULL;
     }
     PyArrayObject *arr = (PyArrayObject *)obj;
-    if (PyArray_TYPE(arr) != NPY_FLOAT32 || !PyArray_IS_C_CONTIGUOUS(arr) ||
-        !PyArray_ISWRITEABLE(arr) || !PyArray_ISALIGNED(arr)) {
+    if (PyArray_TYPE(arr) != NPY_FLOAT32 || !PyArray_ISNOTSWAPPED(arr) ||
+        !PyArray_IS_C_CONTIGUOUS(arr) || !PyArray_ISWRITEABLE(arr) || !PyArray_ISALIGNED(arr)) {
         PyErr_Format(PyExc_TypeError,
-                     "%s: %s must be a writeable, C-contiguous float32 array (it is updated "
-                     "in place), got dtype %R",
+                     "%s: %s must be a writeable, C-contiguous, native-byte-order float32 array "
+                     "(it is updated in place), got dtype %R",
                      op, name, (PyObject *)PyArray_DESCR(arr));
         return NULL;
     }
@@ -537,6 +537,71 @@ error:
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Activations                                                                         */
+/* ---------------------------------------------------------------------------------- */
+
+static PyObject *activation_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "activation_forward";
+    static char *kwlist[] = {"x", "activation", NULL};
+    PyObject *x_obj;
+    int activation;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O$i:activation_forward", kwlist, &x_obj,
+                                     &activation)) {
+        return NULL;
+    }
+    PyArrayObject *x = as_input(x_obj, op, "x", 2, "(rows, columns)");
+    if (!x) return NULL;
+    PyArrayObject *y = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(x), NPY_FLOAT32);
+    if (y) {
+        gp_status status;
+        Py_BEGIN_ALLOW_THREADS;
+        status = gp_activation_forward(data_of(y), data_of(x), (size_t)PyArray_DIM(x, 0),
+                                       (size_t)PyArray_DIM(x, 1), (gp_activation)activation);
+        Py_END_ALLOW_THREADS;
+        if (status != GP_OK) {
+            set_status_error(status, op);
+            Py_CLEAR(y);
+        }
+    }
+    Py_DECREF(x);
+    return (PyObject *)y;
+}
+
+static PyObject *activation_backward(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static const char *op = "activation_backward";
+    static char *kwlist[] = {"y", "d_y", "activation", NULL};
+    PyObject *y_obj, *dy_obj;
+    int activation;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO$i:activation_backward", kwlist, &y_obj,
+                                     &dy_obj, &activation)) {
+        return NULL;
+    }
+    PyArrayObject *y = NULL, *d_y = NULL, *d_x = NULL;
+    y = as_input(y_obj, op, "y", 2, "(rows, columns)");
+    if (y) d_y = as_input(dy_obj, op, "d_y", 2, "(rows, columns)");
+    if (d_y && check_shape(d_y, op, "d_y", 2, PyArray_DIMS(y), "(the shape of y)") == 0) {
+        d_x = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(y), NPY_FLOAT32);
+    }
+    if (d_x) {
+        gp_status status;
+        Py_BEGIN_ALLOW_THREADS;
+        status = gp_activation_backward(data_of(d_x), data_of(y), data_of(d_y),
+                                        (size_t)PyArray_DIM(y, 0), (size_t)PyArray_DIM(y, 1),
+                                        (gp_activation)activation);
+        Py_END_ALLOW_THREADS;
+        if (status != GP_OK) {
+            set_status_error(status, op);
+            Py_CLEAR(d_x);
+        }
+    }
+    Py_XDECREF(y);
+    Py_XDECREF(d_y);
+    return (PyObject *)d_x;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* Optimizers: the weight and the slots are updated in place                           */
 /* ---------------------------------------------------------------------------------- */
 
@@ -629,9 +694,9 @@ static PyObject *adam_update(PyObject *self, PyObject *args, PyObject *kwargs) {
     static const char *const names[] = {"w", "grad", "m", "v", "v_hat"};
     PyObject *objs[5];
     gp_optim_step step;
-    float beta_1, beta_2, epsilon;
-    double iteration;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO$fffffffd:adam_update", kwlist, &objs[0],
+    double beta_1, beta_2, iteration;
+    float epsilon;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO$ffffddfd:adam_update", kwlist, &objs[0],
                                      &objs[1], &objs[2], &objs[3], &objs[4], &step.learning_rate,
                                      &step.weight_decay, &step.grad_scale, &step.clip_value,
                                      &beta_1, &beta_2, &epsilon, &iteration)) {
@@ -657,8 +722,9 @@ static PyObject *rmsprop_update(PyObject *self, PyObject *args, PyObject *kwargs
     static const char *const names[] = {"w", "grad", "velocity", "momentum_buf", "average_grad"};
     PyObject *objs[5];
     gp_optim_step step;
-    float rho, momentum, epsilon;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO$fffffff:rmsprop_update", kwlist, &objs[0],
+    double rho;
+    float momentum, epsilon;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO$ffffdff:rmsprop_update", kwlist, &objs[0],
                                      &objs[1], &objs[2], &objs[3], &objs[4], &step.learning_rate,
                                      &step.weight_decay, &step.grad_scale, &step.clip_value, &rho,
                                      &momentum, &epsilon)) {
@@ -874,6 +940,10 @@ static PyMethodDef core_methods[] = {
      "Private: see gru_py.ops.dense_forward."},
     {"dense_backward", (PyCFunction)(void (*)(void))dense_backward, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.ops.dense_backward."},
+    {"activation_forward", (PyCFunction)(void (*)(void))activation_forward,
+     METH_VARARGS | METH_KEYWORDS, "Private: see gru_py.ops.activation_forward."},
+    {"activation_backward", (PyCFunction)(void (*)(void))activation_backward,
+     METH_VARARGS | METH_KEYWORDS, "Private: see gru_py.ops.activation_backward."},
     {"sgd_update", (PyCFunction)(void (*)(void))sgd_update, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.optimizers.SGD."},
     {"adam_update", (PyCFunction)(void (*)(void))adam_update, METH_VARARGS | METH_KEYWORDS,
@@ -918,9 +988,17 @@ PyMODINIT_FUNC PyInit__core(void) {
         const char *name;
         int value;
     } codes[] = {
-        {"ACT_LINEAR", GP_ACT_LINEAR}, {"ACT_SIGMOID", GP_ACT_SIGMOID},
-        {"ACT_TANH", GP_ACT_TANH},     {"ACT_HARD_SIGMOID", GP_ACT_HARD_SIGMOID},
-        {"ACT_RELU", GP_ACT_RELU},     {"ACT_SOFTMAX", GP_ACT_SOFTMAX},
+        {"ACT_LINEAR", GP_ACT_LINEAR},
+        {"ACT_SIGMOID", GP_ACT_SIGMOID},
+        {"ACT_TANH", GP_ACT_TANH},
+        {"ACT_HARD_SIGMOID", GP_ACT_HARD_SIGMOID},
+        {"ACT_RELU", GP_ACT_RELU},
+        {"ACT_SOFTMAX", GP_ACT_SOFTMAX},
+        {"LOSS_MSE", GP_LOSS_MSE},
+        {"LOSS_MAE", GP_LOSS_MAE},
+        {"LOSS_HUBER", GP_LOSS_HUBER},
+        {"LOSS_CATEGORICAL_CROSSENTROPY", GP_LOSS_CATEGORICAL_CROSSENTROPY},
+        {"LOSS_BINARY_CROSSENTROPY", GP_LOSS_BINARY_CROSSENTROPY},
     };
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         if (PyModule_AddIntConstant(m, codes[i].name, (long)codes[i].value) < 0) {

@@ -4,6 +4,10 @@
 ``call`` computes, ``get_config`` round-trips the constructor. On top of Keras, a layer
 called with ``training=True`` keeps what its ``backward`` needs; ``backward`` returns the
 input gradient and accumulates parameter gradients into ``layer.gradients``.
+
+Called on a symbolic :class:`~gru_py.layers.node.KerasTensor`, a layer records a graph
+node instead of computing (the functional API). Models drive layers through
+``_graph_forward`` / ``_graph_backward``, which also apply the activity regularizer.
 """
 
 import collections
@@ -11,7 +15,8 @@ import re
 
 import numpy as np
 
-from gru_py import initializers
+from gru_py import initializers, regularizers
+from gru_py.layers.node import KerasTensor, Node, is_symbolic
 
 # Keras' base-layer keyword arguments that describe the model's input, kept for the
 # model that will read them.
@@ -42,7 +47,8 @@ class Layer:
             ``batch_input_shape``, ``batch_size``); anything else is an error.
     """
 
-    def __init__(self, *, name=None, trainable=True, dtype=None, **kwargs):
+    def __init__(self, *, name=None, trainable=True, dtype=None, activity_regularizer=None,
+                 **kwargs):
         unknown = set(kwargs) - set(_INPUT_KWARGS)
         if unknown:
             raise ValueError(
@@ -60,6 +66,10 @@ class Layer:
         self.built = False
         self._weights = []  # [(name, array, trainable)] in Keras' get_weights order
         self.gradients = []  # one accumulator per weight, same order
+        self._regularizers = {}  # index in self._weights -> regularizer
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._activity_outputs = None
+        self._inbound_nodes = []
 
     def _reject_unsupported(self, **settings):
         """Raises NotImplementedError for features this version does not have yet.
@@ -75,7 +85,7 @@ class Layer:
 
     # -- weights --------------------------------------------------------------------
 
-    def add_weight(self, name, shape, initializer, trainable=True):
+    def add_weight(self, name, shape, initializer, trainable=True, regularizer=None):
         """Creates a float32 weight from an initializer and registers it."""
         value = np.ascontiguousarray(initializers.get(initializer)(shape), dtype=np.float32)
         if value.shape != tuple(shape):
@@ -84,6 +94,8 @@ class Layer:
                 f"expected {tuple(shape)}")
         self._weights.append((name, value, trainable))
         self.gradients.append(np.zeros_like(value))
+        if regularizer is not None:
+            self._regularizers[len(self._weights) - 1] = regularizer
         return value
 
     @property
@@ -142,23 +154,125 @@ class Layer:
                 "isn't built. Call it on data or call build(input_shape) first.")
         return int(sum(w.size for w in self.weights))
 
+    # -- regularization --------------------------------------------------------------
+
+    def regularization_penalty(self):
+        """The weight regularizers' penalty, added to the training loss (a float)."""
+        return float(sum(reg(self._weights[i][1]) for i, reg in self._regularizers.items()))
+
+    def add_regularization_gradients(self):
+        """Adds the weight regularizers' gradients into ``self.gradients``."""
+        for i, reg in self._regularizers.items():
+            self.gradients[i] += reg.gradient(self._weights[i][1])
+
+    def _adopt_weights(self, other):
+        """Registers another layer's weights, gradients and regularizers as this layer's
+        own (the same arrays): how a recurrent layer exposes its cells' weights."""
+        offset = len(self._weights)
+        self._weights.extend(other._weights)
+        self.gradients.extend(other.gradients)
+        for i, reg in other._regularizers.items():
+            self._regularizers[offset + i] = reg
+
     # -- lifecycle -------------------------------------------------------------------
 
     def build(self, input_shape):
         self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
+        if is_symbolic(inputs) or any(is_symbolic(v) for v in kwargs.values()):
+            return self._call_symbolic(inputs, *args, **kwargs)
         if not self.built:
-            self.build(np.shape(inputs))
+            self.build(_shape_of(inputs))
         return self.call(inputs, *args, **kwargs)
 
     def call(self, inputs, *args, **kwargs):
         raise NotImplementedError
 
+    def backward(self, d_output):
+        raise NotImplementedError(f"{type(self).__name__} has no backward pass")
+
+    def compute_output_shape(self, input_shape):
+        """The output shape (None for unknown sizes) for an input shape; a list of
+        shapes for a layer with several outputs."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be used in a functional model: it does not "
+            "define compute_output_shape")
+
+    def _call_symbolic(self, inputs, **kwargs):
+        """Records a graph node for a call on KerasTensors and returns the outputs'
+        KerasTensors (one, or a tuple for several outputs)."""
+        inputs_is_list = isinstance(inputs, (list, tuple))
+        main = list(inputs) if inputs_is_list else [inputs]
+        keyword_inputs = {}
+        for key, value in kwargs.items():
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            if value is None:
+                continue
+            if not all(isinstance(v, KerasTensor) for v in values):
+                raise TypeError(
+                    f"{self.name}: in a functional model, {key} must be KerasTensors, got "
+                    f"{value!r}")
+            keyword_inputs[key] = values
+        for t in main:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(
+                    f"{self.name}: cannot mix symbolic and concrete inputs, got {t!r}")
+        shapes = [t.shape for t in main]
+        input_shape = shapes if inputs_is_list else shapes[0]
+        if not self.built:
+            self.build(input_shape)
+        out_shapes = self.compute_output_shape(input_shape)
+        several = isinstance(out_shapes, list)
+        node = Node(self, main, inputs_is_list, keyword_inputs)
+        for i, shape in enumerate(out_shapes if several else [out_shapes]):
+            node.outputs.append(KerasTensor(shape, name=f"{self.name}_{i}", node=node, index=i))
+        self._inbound_nodes.append(node)
+        return tuple(node.outputs) if several else node.outputs[0]
+
+    def _graph_forward(self, inputs, keyword_inputs, training):
+        """Runs the layer for a model: returns the list of its outputs.
+
+        Args:
+            inputs: the main input, an array or (merge layers) a list of arrays.
+            keyword_inputs: {keyword: list of arrays} such as ``initial_state``.
+            training: the mode of the call.
+        """
+        outputs = self.call(inputs, training=training)
+        outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
+        self._track_activity(outputs, training)
+        return outputs
+
+    def _track_activity(self, outputs, training):
+        # Kept in both modes: Keras counts the penalty in evaluate's loss as well.
+        self._activity_outputs = outputs[0] if self.activity_regularizer else None
+
+    def activity_penalty(self):
+        """The activity regularizer's penalty on the last output (a float)."""
+        if self._activity_outputs is None:
+            return 0.0
+        return float(self.activity_regularizer(self._activity_outputs))
+
+    def _graph_backward(self, d_outputs):
+        """Backward for a model: d_outputs aligned with the outputs (None for an output
+        that received no gradient). Returns (gradient of the main input, {keyword:
+        list of gradients})."""
+        d_out = self._with_activity_gradient(d_outputs[0])
+        return self.backward(d_out), {}
+
+    def _with_activity_gradient(self, d_output):
+        """d_output plus the activity regularizer's gradient (d_output may be None)."""
+        if self._activity_outputs is None:
+            return d_output
+        penalty_grad = self.activity_regularizer.gradient(self._activity_outputs)
+        return penalty_grad if d_output is None else d_output + penalty_grad
+
     def get_config(self):
         """The constructor arguments, JSON-compatible, such that
         ``type(layer).from_config(layer.get_config())`` rebuilds an equal layer."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         config.update(self._input_kwargs)
         return config
 
@@ -168,3 +282,10 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _shape_of(inputs):
+    """The shape of an array, or the list of shapes of a list of arrays."""
+    if isinstance(inputs, (list, tuple)):
+        return [np.shape(x) for x in inputs]
+    return np.shape(inputs)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gru_py import activations, initializers, ops
+from gru_py import activations, initializers, ops, regularizers
 from gru_py.layers.base import Layer
 
 
@@ -15,12 +15,13 @@ class Dense(Layer):
             "softmax".
         use_bias: whether the layer has a bias.
         kernel_initializer, bias_initializer: "glorot_uniform" and "zeros" by default.
+        kernel_regularizer, bias_regularizer, activity_regularizer: penalties added to
+            the training loss.
 
     Weights: ``kernel`` (I, O) and ``bias`` (O,). Inputs of any rank >= 2 are
     transformed along their last axis.
 
-    Not supported yet, and rejected with NotImplementedError when set: regularizers,
-    constraints, LoRA.
+    Not supported yet, and rejected with NotImplementedError when set: constraints, LoRA.
     """
 
     def __init__(self, units, activation=None, use_bias=True,
@@ -28,15 +29,12 @@ class Dense(Layer):
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, lora_rank=None, lora_alpha=None,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(
                 f"Received an invalid value for argument `units`, expected a positive "
                 f"integer, got {units!r}")
         self._reject_unsupported(
-            kernel_regularizer=(kernel_regularizer, None),
-            bias_regularizer=(bias_regularizer, None),
-            activity_regularizer=(activity_regularizer, None),
             kernel_constraint=(kernel_constraint, None),
             bias_constraint=(bias_constraint, None),
             lora_rank=(lora_rank, None),
@@ -46,6 +44,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self._saved = None
 
     def build(self, input_shape):
@@ -55,10 +55,16 @@ class Dense(Layer):
                 f"Dense: input must have at least 2 dimensions (batch, ..., features) with a "
                 f"known positive features axis, got shape {tuple(input_shape)}")
         self.kernel = self.add_weight(
-            "kernel", (int(input_shape[-1]), self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) \
-            if self.use_bias else None
+            "kernel", (int(input_shape[-1]), self.units), self.kernel_initializer,
+            regularizer=self.kernel_regularizer)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
         self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
 
     def call(self, inputs, training=False):
         """Applies the layer to (..., I) inputs; returns (..., O)."""
@@ -99,9 +105,8 @@ class Dense(Layer):
             use_bias=self.use_bias,
             kernel_initializer=initializers.serialize(self.kernel_initializer),
             bias_initializer=initializers.serialize(self.bias_initializer),
-            kernel_regularizer=None,
-            bias_regularizer=None,
-            activity_regularizer=None,
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
             kernel_constraint=None,
             bias_constraint=None,
         )

@@ -1,24 +1,35 @@
-"""The GRU layer: Keras 3's constructor, weights and results, computed by the C core."""
+"""GRUCell and GRU: Keras 3's constructors, weights and results, computed by the C core.
+
+The cell owns the weights and knows how to run a whole sequence in one core call; the
+``GRU`` layer is an :class:`~gru_py.layers.rnn.RNN` around one cell, as in Keras.
+"""
 
 import numpy as np
 
-from gru_py import activations, initializers, ops
+from gru_py import activations, initializers, ops, regularizers
 from gru_py.layers.base import Layer
+from gru_py.layers.rnn import RNN
+
+# The cell's constructor arguments that GRU forwards to it, in Keras' order.
+_CELL_ARGS = (
+    "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+    "recurrent_initializer", "bias_initializer", "kernel_regularizer",
+    "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
+    "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout",
+    "reset_after", "seed",
+)
 
 
-def _as_initial_state(initial_state):
-    """Keras accepts one state array or a list holding it."""
-    if isinstance(initial_state, (list, tuple)):
-        if len(initial_state) != 1:
-            raise ValueError(
-                f"GRU: initial_state must be one array (batch, units) or a list of one, "
-                f"got a list of {len(initial_state)}")
-        return initial_state[0]
-    return initial_state
+def _check_units(units):
+    if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+        raise ValueError(
+            f"Received an invalid value for argument `units`, expected a positive integer, "
+            f"got {units!r}")
+    return int(units)
 
 
-class GRU(Layer):
-    """Gated Recurrent Unit layer (Cho et al. 2014), as Keras 3 defines it.
+class GRUCell(Layer):
+    """The GRU cell (Keras 3 ``GRUCell``): weights, configuration and the core op.
 
     Weights: ``kernel`` (I, 3H), ``recurrent_kernel`` (H, 3H), gate columns [z | r | h];
     ``bias`` (2, 3H) (input and recurrent rows) with ``reset_after=True``, else (3H,).
@@ -28,55 +39,37 @@ class GRU(Layer):
         units: H, a positive int.
         activation: candidate activation ("tanh"; None means linear).
         recurrent_activation: z and r gate activation ("sigmoid").
-        use_bias: whether the layer has a bias.
-        kernel_initializer, recurrent_initializer, bias_initializer: initializer names,
-            configs or callables ("glorot_uniform", "orthogonal", "zeros").
-        return_sequences: return the (B, T, H) sequence instead of the last (B, H) state.
-        return_state: also return the last state.
-        go_backwards: process time in reverse; sequences come back in processing order.
+        use_bias: whether the cell has a bias.
+        kernel_initializer, recurrent_initializer, bias_initializer: names, configs,
+            classes or callables ("glorot_uniform", "orthogonal", "zeros").
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: penalties added
+            to the training loss ("l1", "l2", "l1_l2" or regularizer objects).
         reset_after: apply the reset gate after the recurrent product (Keras 3's default,
             equal to PyTorch and cuDNN) or before it (one bias, the original formula).
-        unroll: accepted for compatibility; the C core's loop is already fused.
-        use_cudnn: "auto", True or False; accepted for compatibility (no GPU here).
         seed: seed for dropout (stored; dropout itself is not supported yet).
 
-    Not supported yet, and rejected with NotImplementedError when set: regularizers,
-    constraints, ``dropout``, ``recurrent_dropout``, ``stateful``, masks.
+    Not supported yet, rejected with NotImplementedError when set: constraints,
+    ``dropout``, ``recurrent_dropout``.
     """
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
                  kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
-                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
-                 return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, reset_after=True, use_cudnn="auto",
-                 implementation=2, zero_output_for_mask=False, **kwargs):
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=0.0, recurrent_dropout=0.0, reset_after=True, seed=None,
+                 implementation=2, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(
-                f"Received an invalid value for argument `units`, expected a positive "
-                f"integer, got {units!r}")
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(
-                f"use_cudnn should be one of 'auto', True or False, got {use_cudnn!r}")
         if implementation not in (1, 2):
             raise ValueError(f"implementation must be 1 or 2, got {implementation!r}")
         self._reject_unsupported(
-            kernel_regularizer=(kernel_regularizer, None),
-            recurrent_regularizer=(recurrent_regularizer, None),
-            bias_regularizer=(bias_regularizer, None),
-            activity_regularizer=(activity_regularizer, None),
             kernel_constraint=(kernel_constraint, None),
             recurrent_constraint=(recurrent_constraint, None),
             bias_constraint=(bias_constraint, None),
             dropout=(min(1.0, max(0.0, float(dropout))), 0.0),
             recurrent_dropout=(min(1.0, max(0.0, float(recurrent_dropout))), 0.0),
-            stateful=(bool(stateful), False),
-            zero_output_for_mask=(bool(zero_output_for_mask), False),
         )
-        self.units = int(units)
+        self.units = _check_units(units)
         self.activation = activations.get(activation, activations.RECURRENT, "activation")
         self.recurrent_activation = activations.get(
             recurrent_activation, activations.RECURRENT, "recurrent_activation")
@@ -84,101 +77,74 @@ class GRU(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.seed = seed
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
-        self.unroll = bool(unroll)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.reset_after = bool(reset_after)
-        self.use_cudnn = use_cudnn
+        self.seed = seed
         self.implementation = implementation
-        self._cache = None
+
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
+    @property
+    def input_size(self):
+        return self.kernel.shape[0]
 
     def build(self, input_shape):
-        """Creates the weights for inputs of shape (batch, timesteps, features)."""
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"GRU: input must be 3-D (batch, timesteps, features), got shape "
-                f"{tuple(input_shape)}")
+        """Creates the weights for step inputs of shape (batch, features)."""
         features = input_shape[-1]
         if features is None or int(features) <= 0:
             raise ValueError(
-                f"GRU: the features axis of the input must be known and positive, got "
-                f"shape {tuple(input_shape)}")
+                f"GRUCell: the features axis must be known and positive, got shape "
+                f"{tuple(input_shape)}")
         H = self.units
-        self.kernel = self.add_weight("kernel", (int(features), 3 * H), self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", (int(features), 3 * H), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
         self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", (H, 3 * H), self.recurrent_initializer)
+            "recurrent_kernel", (H, 3 * H), self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer)
         self.bias = None
         if self.use_bias:
-            shape = (2, 3 * H) if self.reset_after else (3 * H,)
-            self.bias = self.add_weight("bias", shape, self.bias_initializer)
+            self.bias = self.add_weight(
+                "bias", (2, 3 * H) if self.reset_after else (3 * H,), self.bias_initializer,
+                regularizer=self.bias_regularizer)
         self.built = True
 
-    def call(self, inputs, initial_state=None, mask=None, training=False):
-        """Runs the layer.
+    def get_initial_state(self, batch_size):
+        """Zeros of shape (batch_size, units), as Keras' cells start."""
+        return np.zeros((int(batch_size), self.units), dtype=np.float32)
 
-        Args:
-            inputs: (B, T, I).
-            initial_state: (B, H) or a list of one such array; None for zeros.
-            mask: not supported yet (must be None).
-            training: keep what :meth:`backward` needs.
-
-        Returns:
-            (B, T, H) if ``return_sequences`` else (B, H); with ``return_state``, a
-            tuple ``(output, last_state)``.
-        """
-        if mask is not None:
-            raise NotImplementedError("GRU: masks are not supported yet; got a mask")
-        shape = np.shape(inputs)
-        if len(shape) != 3 or shape[-1] != self.kernel.shape[0]:
+    def call(self, inputs, states, training=False):
+        """One step: inputs (B, I), states [(B, H)] or (B, H) -> (h, [h])."""
+        state = states[0] if isinstance(states, (list, tuple)) else states
+        x = np.asarray(inputs)
+        if x.ndim != 2:
             raise ValueError(
-                f"GRU: input must be 3-D (batch, timesteps, {self.kernel.shape[0]}) for this "
-                f"layer, got shape {shape}")
-        out = ops.gru_forward(
-            inputs, self.kernel, self.recurrent_kernel, self.bias,
-            _as_initial_state(initial_state), activation=self.activation,
-            recurrent_activation=self.recurrent_activation, reset_after=self.reset_after,
-            go_backwards=self.go_backwards, training=bool(training),
-            return_sequences=self.return_sequences)
-        self._cache = out.cache
-        output = out.outputs if self.return_sequences else out.last_state
-        if not self.return_state:
-            return output
-        # Without return_sequences output and state are the same values; hand out two
-        # arrays so that changing one never changes the other.
-        return output, out.last_state if self.return_sequences else out.last_state.copy()
+                f"GRUCell: inputs must be 2-D (batch, features), got shape {x.shape}")
+        h = self._sequence_forward(x[:, None, :], state, go_backwards=False, training=False,
+                                   return_sequences=False).last_state
+        return h, [h]
 
-    def backward(self, d_output, d_state=None):
-        """Backpropagates through the last ``training=True`` call.
+    def _sequence_forward(self, x, initial_state, go_backwards, training, return_sequences):
+        """The whole sequence in one core call; returns an ``ops.GRUOutput``."""
+        return ops.gru_forward(
+            x, self.kernel, self.recurrent_kernel, self.bias, initial_state,
+            activation=self.activation, recurrent_activation=self.recurrent_activation,
+            reset_after=self.reset_after, go_backwards=go_backwards, training=training,
+            return_sequences=return_sequences)
 
-        Args:
-            d_output: gradient w.r.t. the layer's output, (B, T, H) or (B, H).
-            d_state: with ``return_state``, gradient w.r.t. the returned state (B, H).
-
-        Returns:
-            ``(d_inputs, d_initial_state)``: (B, T, I) and (B, H). Parameter gradients
-            are added into ``self.gradients``.
-        """
-        if self._cache is None:
-            raise RuntimeError(
-                f"{self.name}: backward needs a preceding call with training=True")
-        if self.return_sequences:
-            d_outputs, d_last = d_output, d_state
-        elif d_state is None:
-            d_outputs, d_last = None, d_output
-        else:
-            # The output is the last state: both gradients reach the same values.
-            if np.shape(d_output) != np.shape(d_state):
-                raise ValueError(
-                    f"{self.name}: d_output and d_state must have the same shape (batch, "
-                    f"units), got {np.shape(d_output)} and {np.shape(d_state)}")
-            d_outputs, d_last = None, np.add(d_output, d_state, dtype=np.float32)
+    def _sequence_backward(self, cache, d_outputs, d_last_state):
+        """Returns (d_x, d_initial_state); parameter gradients go into self.gradients."""
         grads = ops.gru_backward(
-            self._cache, d_outputs, d_last, d_kernel=self.gradients[0],
+            cache, d_outputs, d_last_state, d_kernel=self.gradients[0],
             d_recurrent_kernel=self.gradients[1],
             d_bias=self.gradients[2] if self.use_bias else None)
-        self._cache = None  # the cache can be large; one backward per forward
         return grads.x, grads.initial_state
 
     def get_config(self):
@@ -191,22 +157,80 @@ class GRU(Layer):
             kernel_initializer=initializers.serialize(self.kernel_initializer),
             recurrent_initializer=initializers.serialize(self.recurrent_initializer),
             bias_initializer=initializers.serialize(self.bias_initializer),
-            kernel_regularizer=None,
-            recurrent_regularizer=None,
-            bias_regularizer=None,
-            activity_regularizer=None,
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
             kernel_constraint=None,
             recurrent_constraint=None,
             bias_constraint=None,
             dropout=0.0,
             recurrent_dropout=0.0,
+            reset_after=self.reset_after,
             seed=self.seed,
+        )
+        return config
+
+
+class GRU(RNN):
+    """Gated Recurrent Unit layer (Cho et al. 2014), as Keras 3 defines it.
+
+    ``GRU(units, ...)`` is ``RNN(GRUCell(units, ...))``: see :class:`GRUCell` for the
+    cell's arguments and weights and :class:`~gru_py.layers.rnn.RNN` for
+    ``return_sequences``, ``return_state``, ``go_backwards`` and initial states.
+
+    Args (besides the cell's): activity_regularizer (a penalty on the layer's output),
+        unroll (accepted; the C loop is already fused), use_cudnn ("auto", True or
+        False; accepted, there is no GPU path).
+
+    Not supported yet, rejected with NotImplementedError when set: constraints,
+    ``dropout``, ``recurrent_dropout``, ``stateful``, masks.
+    """
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, reset_after=True, use_cudnn="auto",
+                 implementation=2, **kwargs):
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                f"use_cudnn should be one of 'auto', True or False, got {use_cudnn!r}")
+        cell_kwargs = {k: v for k, v in locals().items() if k in _CELL_ARGS}
+        cell = GRUCell(implementation=implementation, dtype=kwargs.get("dtype"), **cell_kwargs)
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         activity_regularizer=activity_regularizer, **kwargs)
+        self.use_cudnn = use_cudnn
+
+    def __getattr__(self, name):
+        # Keras exposes the cell's configuration and weights on the layer (gru.units,
+        # gru.kernel, ...). Only reached for names the layer itself does not have.
+        if name in _CELL_ARGS or name in ("kernel", "recurrent_kernel", "bias",
+                                          "implementation"):
+            cells = self.__dict__.get("cells")
+            if cells:
+                return getattr(cells[0], name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        cell_config = self.cells[0].get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        config.update(cell_config)
+        config.update(
             return_sequences=self.return_sequences,
             return_state=self.return_state,
             go_backwards=self.go_backwards,
             stateful=False,
             unroll=self.unroll,
-            reset_after=self.reset_after,
             use_cudnn=self.use_cudnn,
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,78 @@
+"""Merge layers: Concatenate and Add, which take a list of inputs."""
+
+import numpy as np
+
+from gru_py.layers.base import Layer
+
+
+class _Merge(Layer):
+    """Base of layers called on a list of at least two arrays."""
+
+    def _check_inputs(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError(
+                f"{type(self).__name__} must be called on a list of at least 2 inputs, got "
+                f"{type(inputs).__name__}")
+        return [np.asarray(x, dtype=np.float32) for x in inputs]
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(
+                f"{type(self).__name__} must be called on a list of at least 2 inputs, got "
+                f"shape {input_shape!r}")
+        self.built = True
+
+
+class Concatenate(_Merge):
+    """Joins inputs along ``axis`` (default the last)."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+        self._sizes = None
+
+    def compute_output_shape(self, input_shape):
+        shapes = [list(s) for s in input_shape]
+        axis = self.axis % len(shapes[0])
+        out = list(shapes[0])
+        sizes = [s[axis] for s in shapes]
+        out[axis] = None if None in sizes else sum(sizes)
+        return tuple(out)
+
+    def call(self, inputs, training=False):
+        arrays = self._check_inputs(inputs)
+        try:
+            out = np.concatenate(arrays, axis=self.axis)
+        except ValueError as exc:
+            raise ValueError(
+                f"Concatenate: inputs must match except on axis {self.axis}, got shapes "
+                f"{[a.shape for a in arrays]}") from exc
+        self._sizes = [a.shape[self.axis] for a in arrays]
+        return out
+
+    def backward(self, d_output):
+        cuts = np.cumsum(self._sizes)[:-1]
+        return np.split(d_output, cuts, axis=self.axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis)
+        return config
+
+
+class Add(_Merge):
+    """Sums inputs of the same shape."""
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def call(self, inputs, training=False):
+        arrays = self._check_inputs(inputs)
+        if any(a.shape != arrays[0].shape for a in arrays):
+            raise ValueError(
+                f"Add: inputs must have the same shape, got {[a.shape for a in arrays]}")
+        self._count = len(arrays)
+        return np.sum(arrays, axis=0, dtype=np.float32)
+
+    def backward(self, d_output):
+        return [d_output] * self._count
