@@ -411,7 +411,8 @@ class Loss:
             A float, or for ``reduction=None`` the float32 array of weighted per-sample
             losses.
         """
-        return _reduce(self.call(y_true, y_pred), sample_weight, self.reduction)
+        values = self.call(np.asarray(y_true), np.asarray(y_pred))
+        return _reduce(values, sample_weight, self.reduction)
 
     def call(self, y_true, y_pred):
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred)")
@@ -502,8 +503,8 @@ class _CoreLoss(Loss):
         target, rows, sample_shape = self._spec.prepare(y_true, y_pred)
         values = self._spec.forward(target, rows).astype(np.float64)
         weights = _sample_weights(sample_weight, sample_shape)
-        count = max(1, values.size)
-        scale = _scale(self.reduction, count, weights)
+        # Keras returns a scalar per-sample loss (1-D inputs) weighted but unreduced.
+        scale = _scale(self.reduction, values.size, weights) if sample_shape else 1.0
         flat_weights = None if weights is None else weights.reshape(-1)
         weighted_sum = values.sum() if flat_weights is None else (values * flat_weights).sum()
         if flat_weights is None:

@@ -13,19 +13,14 @@ A metric resolved from a string is named by that string.
 """
 
 import inspect
-import re
 
 import numpy as np
 
 from gru_py import losses
-from gru_py.losses import squeeze_or_expand_to_same_rank
+from gru_py.losses import _snake_case, squeeze_or_expand_to_same_rank
 
 _NEG_INF = -1e10  # Keras' value for predictions outside the top k
 _EPSILON = 1e-7
-
-
-def _snake_case(name):
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _array(x, name, dtype=np.float64):
@@ -409,7 +404,7 @@ def _counts(labels, y_pred, weights, thresholds):
     pos_w, neg_w = weights * labels, weights * ~labels
     tp = positive @ pos_w
     fp = positive @ neg_w
-    return tp, fp, pos_w.sum() - tp, neg_w.sum() - fp
+    return tp, fp, neg_w.sum() - fp, pos_w.sum() - tp
 
 
 class _ThresholdMetric(Metric):
@@ -449,7 +444,10 @@ class _ThresholdMetric(Metric):
         return _scalar_or_array(value[0] if len(self.thresholds) == 1 else value)
 
     def get_config(self):
-        return {**super().get_config(), "thresholds": self.init_thresholds,
+        thresholds = self.init_thresholds
+        if isinstance(thresholds, np.ndarray):
+            thresholds = thresholds.tolist()
+        return {**super().get_config(), "thresholds": thresholds,
                 "top_k": self.top_k, "class_id": self.class_id}
 
 

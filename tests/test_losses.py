@@ -736,3 +736,18 @@ def test_serialize_functions_and_custom_objects():
     rebuilt = losses.deserialize(custom, custom_objects={"_squared_log_error":
                                                          _squared_log_error})
     assert rebuilt.fn is _squared_log_error
+
+
+def test_one_dimensional_inputs_with_weights_and_every_reduction():
+    """A 1-D pair is one sample whose loss is a scalar: Keras weights it and returns it
+    unreduced whatever the reduction; forward_backward agrees."""
+    y = np.array([1.0, 0.0, 1.0])
+    p = np.array([0.8, 0.3, 0.6])
+    base = ref_bce(y, p)
+    for reduction in ("sum_over_batch_size", "sum", "mean_with_sample_weight"):
+        loss = BinaryCrossentropy(reduction=reduction)
+        assert_close(loss(y, p, sample_weight=2.0), 2.0 * base)
+        value, grad = loss.forward_backward(y, p, sample_weight=2.0)
+        assert_close(value, 2.0 * base)
+        expected = numerical_gradient(lambda x: 2.0 * ref_bce(y, x), p)
+        np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6)

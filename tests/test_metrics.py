@@ -205,14 +205,14 @@ def test_binary_accuracy_threshold_is_strict():
     ((4, 7, 1), (4, 7, 1), BinaryAccuracy),  # temporal binary
 ])
 def test_accuracy_is_resolved_from_shapes(y_shape, p_shape, cls):
+    # Keras compares str(identifier).lower(), so "Accuracy" as a string resolves by shape
+    # too; only the Accuracy class itself is the exact-match metric.
+    y, p = np.zeros(y_shape), np.zeros(p_shape)
     for identifier in ("accuracy", "acc", "ACC", "Accuracy"):
-        y, p = np.zeros(y_shape), np.zeros(p_shape)
-        if identifier == "Accuracy":  # the class name is the exact-match metric
-            assert type(metrics.get(identifier, y, p)) is Accuracy
-            continue
         metric = metrics.get(identifier, y_true=y, y_pred=p)
         assert type(metric) is cls
         assert metric.name == identifier  # the display name is the string passed
+    assert type(metrics.get(Accuracy, y, p)) is Accuracy
 
 
 def test_accuracy_needs_shapes():
@@ -285,8 +285,10 @@ def test_precision_recall_class_id_and_top_k():
     # argmax: 0, 2, 2, 1, 1 -> correct for rows 0, 2, 4: tp 3, fp 2; fn = 6 labels - 3
     assert accumulate(Precision(top_k=1), y, p, size=2) == pytest.approx(3 / 5)
     assert accumulate(Recall(top_k=1), y, p, size=2) == pytest.approx(3 / 6)
-    # top_k=2 with class_id=2: class 2 in the top 2 of rows 1, 2, 4 (all true) -> 1.0
-    assert accumulate(Precision(top_k=2, class_id=2), y, p) == 1.0
+    # top_k=2 with class_id=2: class 2 is in the top 2 of rows 1, 2, 4 and true in rows
+    # 2, 4 -> precision 2/3, recall 2/2
+    assert accumulate(Precision(top_k=2, class_id=2), y, p) == pytest.approx(2 / 3)
+    assert accumulate(Recall(top_k=2, class_id=2), y, p) == 1.0
     with pytest.raises(ValueError, match="class_id"):
         Precision(class_id=0).update_state([1, 0], [0.3, 0.6])
 
