@@ -100,8 +100,8 @@ core = Extension(
     define_macros=BLAS_KWARGS.get("define_macros", []),
     library_dirs=BLAS_KWARGS.get("library_dirs", []),
     libraries=BLAS_KWARGS.get("libraries", []),
-    extra_compile_args=["-std=c11", "-O3", *BLAS_KWARGS.get("extra_compile_args", [])],
-    extra_link_args=BLAS_KWARGS.get("extra_link_args", []),
+    extra_compile_args=["-std=c11", "-O3", "-pthread", *BLAS_KWARGS.get("extra_compile_args", [])],
+    extra_link_args=["-pthread", *BLAS_KWARGS.get("extra_link_args", [])],
 )
 
 setup(

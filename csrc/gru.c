@@ -18,6 +18,7 @@
 #include "activations.h"
 #include "blas.h"
 #include "common.h"
+#include "parallel.h"
 
 /* Every buffer size of one configuration, in floats, computed once without overflow. */
 typedef struct {
@@ -106,17 +107,18 @@ static inline size_t input_column(const gp_gru_config *cfg, size_t k) {
 }
 
 /*
- * One step of the recurrence for the whole batch.
- *   h_next (B, H)   written
- *   gates  (B, 4H)  written: [z | r | hh | q]
- *   rec    (B, 3H)  scratch for the recurrent products
- *   h_prev (B, H)
+ * One step of the recurrence for `rows` batch rows (R below).
+ *   h_next (R, H)   written
+ *   gates  (R, 4H)  written: [z | r | hh | q]
+ *   rec    (R, 3H)  scratch for the recurrent products
+ *   h_prev (R, H)
  *   xw     row b at xw + b*xw_stride: the (3H) input projection, input bias included
  *   U (H, 3H), rb (3H) recurrent bias or NULL
  */
 static void gru_step(float *h_next, float *gates, float *rec, const float *h_prev, const float *xw,
-                     size_t xw_stride, const float *U, const float *rb, const gp_gru_config *cfg) {
-    const size_t B = cfg->batch, H = cfg->units, H3 = 3 * H, H4 = 4 * H;
+                     size_t xw_stride, const float *U, const float *rb, size_t rows,
+                     const gp_gru_config *cfg) {
+    const size_t B = rows, H = cfg->units, H3 = 3 * H, H4 = 4 * H;
 
     /* reset_after lets one product serve all three gates; otherwise the candidate's
      * product needs r first and only the z, r columns go in the first product. */
@@ -168,6 +170,46 @@ static void fill_rows(float *dst, const float *v, size_t rows, size_t n) {
     }
 }
 
+/* One job of the forward: the whole time loop for batch rows [b0, b1). Every pointer is
+ * to the full-batch buffer; the job touches only its rows. */
+typedef struct {
+    const gp_gru_config *cfg;
+    size_t b0, b1;
+    float *outputs;             /* (B, T, H) or NULL */
+    float *states, *gates;      /* the cache's (T+1, B, H) and (T, B, 4H), or NULL */
+    float *ping, *gate_scratch; /* inference: (2, B, H) states and (B, 4H) gates */
+    float *rec;                 /* (B, 3H) scratch */
+    const float *xw;            /* (B, T, 3H) input projections */
+    const float *initial_state; /* (B, H) or NULL */
+    const float *U, *rec_bias;  /* (H, 3H), (3H) or NULL */
+} gru_forward_job;
+
+static void gru_forward_rows(void *arg) {
+    const gru_forward_job *job = arg;
+    const gp_gru_config *cfg = job->cfg;
+    const size_t B = cfg->batch, T = cfg->steps, H = cfg->units, H3 = 3 * H, H4 = 4 * H;
+    const size_t b0 = job->b0, rows = job->b1 - job->b0, bh = B * H;
+    if (!rows) return;
+    float *h_prev = (job->states ? job->states : job->ping) + b0 * H;
+    fill_rows(h_prev, job->initial_state ? job->initial_state + b0 * H : NULL, 1, rows * H);
+    const int blas_threads = gp_blas_single_thread();
+    for (size_t k = 0; k < T; k++) {
+        float *h_next = job->states ? job->states + (k + 1) * bh + b0 * H
+                                    : job->ping + ((k + 1) % 2) * bh + b0 * H;
+        float *gates_k = job->states ? job->gates + (k * B + b0) * H4 : job->gate_scratch + b0 * H4;
+        gru_step(h_next, gates_k, job->rec + b0 * H3, h_prev,
+                 job->xw + (b0 * T + input_column(cfg, k)) * H3, T * H3, job->U, job->rec_bias,
+                 rows, cfg);
+        if (job->outputs) {
+            for (size_t b = 0; b < rows; b++) {
+                memcpy(job->outputs + ((b0 + b) * T + k) * H, h_next + b * H, H * sizeof(float));
+            }
+        }
+        h_prev = h_next;
+    }
+    gp_blas_restore_threads(blas_threads);
+}
+
 gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float *workspace,
                          const float *x, const float *initial_state, const float *kernel,
                          const float *recurrent_kernel, const float *bias,
@@ -181,7 +223,7 @@ gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float 
     gru_sizes s;
     gru_compute_sizes(cfg, &s);
     const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
-    const size_t H3 = 3 * H, H4 = 4 * H;
+    const size_t H3 = 3 * H;
     const float *in_bias = cfg->use_bias ? bias : NULL;
     const float *rec_bias = cfg->use_bias && cfg->reset_after ? bias + H3 : NULL;
 
@@ -192,31 +234,29 @@ gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float 
              in_bias ? 1.0f : 0.0f, xw, H3);
 
     /* Training keeps every state and gate in the cache; inference ping-pongs two states
-     * and reuses one gate buffer. */
-    float *states = cache, *gates = cache ? cache + s.states : NULL;
-    float *ping = NULL;
-    if (!cache) {
-        ping = rec + B * H3;
-        gates = ping + 2 * s.bh;
+     * and reuses one gate buffer. Rows are split between jobs (see gru_forward_rows). */
+    gru_forward_job jobs[GP_MAX_JOBS];
+    const size_t count = gp_parallel_jobs(B, s.rows * H);
+    for (size_t i = 0; i < count; i++) {
+        jobs[i] = (gru_forward_job){
+            .cfg = cfg,
+            .b0 = B * i / count,
+            .b1 = B * (i + 1) / count,
+            .outputs = outputs,
+            .states = cache,
+            .gates = cache ? cache + s.states : NULL,
+            .ping = cache ? NULL : rec + B * H3,
+            .gate_scratch = cache ? NULL : rec + B * H3 + 2 * s.bh,
+            .rec = rec,
+            .xw = xw,
+            .initial_state = initial_state,
+            .U = recurrent_kernel,
+            .rec_bias = rec_bias,
+        };
     }
-    float *h_prev = cache ? states : ping;
-    fill_rows(h_prev, initial_state, 1, s.bh);
-
-    const int blas_threads = gp_blas_single_thread();
-    for (size_t k = 0; k < T; k++) {
-        float *h_next = cache ? states + (k + 1) * s.bh : ping + ((k + 1) % 2) * s.bh;
-        float *gates_k = cache ? gates + k * B * H4 : gates;
-        gru_step(h_next, gates_k, rec, h_prev, xw + input_column(cfg, k) * H3, T * H3,
-                 recurrent_kernel, rec_bias, cfg);
-        if (outputs) {
-            for (size_t b = 0; b < B; b++) {
-                memcpy(outputs + (b * T + k) * H, h_next + b * H, H * sizeof(float));
-            }
-        }
-        h_prev = h_next;
-    }
-    gp_blas_restore_threads(blas_threads);
-    memcpy(last_state, h_prev, s.bh * sizeof(float));
+    gp_parallel_run(gru_forward_rows, jobs, sizeof jobs[0], count);
+    const float *final = cache ? cache + T * s.bh : rec + B * H3 + (T % 2) * s.bh;
+    memcpy(last_state, final, s.bh * sizeof(float));
     return GP_OK;
 }
 
@@ -227,46 +267,44 @@ static void add_column_sums(float *sums, const float *m, size_t rows, size_t n) 
     }
 }
 
-gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
-                          float *d_recurrent_kernel, float *d_bias, float *workspace,
-                          const float *cache, const float *x, const float *kernel,
-                          const float *recurrent_kernel, const float *d_outputs,
-                          const float *d_last_state, const gp_gru_config *cfg) {
-    gp_status status = gp_gru_check_config(cfg);
-    if (status != GP_OK) return status;
-    if (!d_x || !d_kernel || !d_recurrent_kernel || (cfg->use_bias && !d_bias) || !workspace ||
-        !cache || !x || !kernel || !recurrent_kernel) {
-        return GP_ERR_NULL_POINTER;
-    }
-    gru_sizes s;
-    gru_compute_sizes(cfg, &s);
-    const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
-    const size_t H3 = 3 * H, H4 = 4 * H;
-    const float *U = recurrent_kernel, *states = cache, *gates = cache + s.states;
+/* One job of the backward: the whole reverse time loop for batch rows [b0, b1). */
+typedef struct {
+    const gp_gru_config *cfg;
+    size_t b0, b1;
+    float *d_in, *d_rec;         /* (B, T, 3H) and (T, B, 3H) gate gradients */
+    float *dh, *dq;              /* (B, H): dL/d(state); dL/d(r * h_prev) when !reset_after */
+    const float *states, *gates; /* the forward's cache */
+    const float *d_outputs, *d_last_state; /* (B, T, H), (B, H), or NULL */
+    const float *U;                        /* (H, 3H) */
+} gru_backward_job;
 
-    /* Gate pre-activation gradients, kept twice: d_in (B, T, 3H) in x's row order for the
-     * kernel and input GEMMs, d_rec (T, B, 3H) in the states' row order for the
-     * recurrent-kernel GEMM. They differ only in the candidate block when reset_after. */
-    float *d_in = workspace, *d_rec = workspace + s.proj;
-    float *dh = d_rec + s.proj; /* (B, H): dL/d(state) at the current step */
-    float *dq = dh + s.bh;      /* (B, H): dL/d(r * h_prev) when !reset_after */
-    fill_rows(dh, d_last_state, 1, s.bh);
+static void gru_backward_rows(void *arg) {
+    const gru_backward_job *job = arg;
+    const gp_gru_config *cfg = job->cfg;
+    const size_t B = cfg->batch, T = cfg->steps, H = cfg->units, H3 = 3 * H, H4 = 4 * H;
+    const size_t b0 = job->b0, rows = job->b1 - job->b0;
+    if (!rows) return;
+    const float *U = job->U;
+    float *dh = job->dh + b0 * H, *dq = job->dq + b0 * H;
+    fill_rows(dh, job->d_last_state ? job->d_last_state + b0 * H : NULL, 1, rows * H);
 
     const int blas_threads = gp_blas_single_thread();
     for (size_t k = T; k-- > 0;) {
         const size_t t = input_column(cfg, k);
-        const float *h_prev = states + k * s.bh, *gates_k = gates + k * B * H4;
-        float *d_rec_k = d_rec + k * B * H3;
-        if (d_outputs) {
-            for (size_t b = 0; b < B; b++) {
-                const float *d_out = d_outputs + (b * T + k) * H;
+        const float *h_prev = job->states + (k * B + b0) * H;
+        const float *gates_k = job->gates + (k * B + b0) * H4;
+        float *d_rec_k = job->d_rec + (k * B + b0) * H3;
+        if (job->d_outputs) {
+            for (size_t b = 0; b < rows; b++) {
+                const float *d_out = job->d_outputs + ((b0 + b) * T + k) * H;
                 for (size_t j = 0; j < H; j++) dh[b * H + j] += d_out[j];
             }
         }
-        for (size_t b = 0; b < B; b++) {
+        for (size_t b = 0; b < rows; b++) {
             const float *g = gates_k + b * H4, *hp = h_prev + b * H;
             const float *z = g, *r = g + H, *hh = g + 2 * H, *q = g + 3 * H;
-            float *gi = d_in + (b * T + t) * H3, *gr = d_rec_k + b * H3, *dh_b = dh + b * H;
+            float *gi = job->d_in + ((b0 + b) * T + t) * H3, *gr = d_rec_k + b * H3;
+            const float *dh_b = dh + b * H;
             /* h = z * h_prev + (1 - z) * hh */
             for (size_t j = 0; j < H; j++) {
                 gi[j] = dh_b[j] * (hp[j] - hh[j]);
@@ -287,20 +325,20 @@ gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
         }
         if (!cfg->reset_after) {
             /* hh = act(x_h + q U_h), q = r * h_prev: dq = d(pre hh) U_h^T for all rows */
-            gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, B, H, H, 1.0f, d_rec_k + 2 * H, H3,
+            gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, rows, H, H, 1.0f, d_rec_k + 2 * H, H3,
                      U + 2 * H, H3, 0.0f, dq, H);
-            for (size_t b = 0; b < B; b++) {
+            for (size_t b = 0; b < rows; b++) {
                 const float *r = gates_k + b * H4 + H, *hp = h_prev + b * H;
                 const float *dq_b = dq + b * H;
-                float *gi = d_in + (b * T + t) * H3;
+                float *gi = job->d_in + ((b0 + b) * T + t) * H3;
                 for (size_t j = 0; j < H; j++) gi[H + j] = dq_b[j] * hp[j];
                 gp_act_backward(cfg->recurrent_activation, r, gi + H, H);
             }
         }
         /* dh_prev = dh * z (+ dq * r) + d_rec_k[:, cols] U[:, cols]^T */
-        for (size_t b = 0; b < B; b++) {
+        for (size_t b = 0; b < rows; b++) {
             const float *z = gates_k + b * H4, *r = z + H;
-            const float *gi = d_in + (b * T + t) * H3;
+            const float *gi = job->d_in + ((b0 + b) * T + t) * H3;
             float *dh_b = dh + b * H, *gr = d_rec_k + b * H3;
             memcpy(gr, gi, 2 * H * sizeof(float));
             for (size_t j = 0; j < H; j++) dh_b[j] *= z[j];
@@ -308,10 +346,53 @@ gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
                 for (size_t j = 0; j < H; j++) dh_b[j] += dq[b * H + j] * r[j];
             }
         }
-        gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, B, H, cfg->reset_after ? H3 : 2 * H, 1.0f,
+        gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, rows, H, cfg->reset_after ? H3 : 2 * H, 1.0f,
                  d_rec_k, H3, U, H3, 1.0f, dh, H);
     }
     gp_blas_restore_threads(blas_threads);
+}
+
+gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
+                          float *d_recurrent_kernel, float *d_bias, float *workspace,
+                          const float *cache, const float *x, const float *kernel,
+                          const float *recurrent_kernel, const float *d_outputs,
+                          const float *d_last_state, const gp_gru_config *cfg) {
+    gp_status status = gp_gru_check_config(cfg);
+    if (status != GP_OK) return status;
+    if (!d_x || !d_kernel || !d_recurrent_kernel || (cfg->use_bias && !d_bias) || !workspace ||
+        !cache || !x || !kernel || !recurrent_kernel) {
+        return GP_ERR_NULL_POINTER;
+    }
+    gru_sizes s;
+    gru_compute_sizes(cfg, &s);
+    const size_t B = cfg->batch, I = cfg->input_size, H = cfg->units;
+    const size_t H3 = 3 * H, H4 = 4 * H;
+    const float *U = recurrent_kernel, *states = cache, *gates = cache + s.states;
+
+    /* Gate pre-activation gradients, kept twice: d_in (B, T, 3H) in x's row order for the
+     * kernel and input GEMMs, d_rec (T, B, 3H) in the states' row order for the
+     * recurrent-kernel GEMM. They differ only in the candidate block when reset_after. */
+    float *d_in = workspace, *d_rec = workspace + s.proj;
+    float *dh = d_rec + s.proj; /* (B, H): dL/d(state) at the current step */
+    gru_backward_job jobs[GP_MAX_JOBS];
+    const size_t count = gp_parallel_jobs(B, s.rows * H);
+    for (size_t i = 0; i < count; i++) {
+        jobs[i] = (gru_backward_job){
+            .cfg = cfg,
+            .b0 = B * i / count,
+            .b1 = B * (i + 1) / count,
+            .d_in = d_in,
+            .d_rec = d_rec,
+            .dh = dh,
+            .dq = dh + s.bh,
+            .states = states,
+            .gates = gates,
+            .d_outputs = d_outputs,
+            .d_last_state = d_last_state,
+            .U = U,
+        };
+    }
+    gp_parallel_run(gru_backward_rows, jobs, sizeof jobs[0], count);
     if (d_initial_state) memcpy(d_initial_state, dh, s.bh * sizeof(float));
 
     /* Weight and input gradients: one GEMM each over all B*T rows. */

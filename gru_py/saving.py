@@ -22,8 +22,10 @@ import contextlib
 import io
 import json
 import os
-import tempfile
+import secrets
+import warnings
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -34,12 +36,17 @@ FORMAT_VERSION = 1
 
 @contextlib.contextmanager
 def atomic_write(filepath, overwrite=True):
-    """Yields a binary file object; on success its content replaces ``filepath``."""
+    """Yields a binary file object; on success its content replaces ``filepath``.
+
+    The temporary file is created with mode 0666 minus the umask, like a plain open(),
+    so the saved file gets the permissions users expect.
+    """
     filepath = os.fspath(filepath)
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"{filepath} exists and overwrite=False")
     folder = os.path.dirname(os.path.abspath(filepath))
-    fd, temp = tempfile.mkstemp(prefix=".gru_py-", suffix=".tmp", dir=folder)
+    temp = os.path.join(folder, f".gru_py-{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -55,6 +62,9 @@ def atomic_write(filepath, overwrite=True):
 def _weights_payload(model):
     """{name: array} for the model's weights and its optimizer state."""
     payload = {f"weight_{i:04d}": w for i, w in enumerate(model.weights)}
+    # How many weights each layer owns, so that skip_mismatch can load layer by layer.
+    payload["layer_weight_counts"] = np.array([len(layer.weights) for layer in model.layers],
+                                              dtype=np.int64)
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and optimizer.built:
         state = optimizer.get_slot_state()
@@ -101,9 +111,13 @@ def save_weights(model, filepath, overwrite=True):
 
 def _read_npz(data, source):
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with loaded as npz:
             return {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error,
+            NotImplementedError) as exc:
         raise ValueError(f"{source}: the weights are corrupt or truncated ({exc})") from None
 
 
@@ -126,12 +140,17 @@ def _open_model_archive(filepath):
         raise ValueError(f"{filepath}: not a gru_py model file (not a zip archive, or "
                          "truncated)") from None
     except (json.JSONDecodeError, UnicodeDecodeError, zipfile.LargeZipFile, OSError,
-            EOFError) as exc:
+            EOFError, zlib.error, NotImplementedError) as exc:
         raise ValueError(f"{filepath}: the model file is corrupt ({exc})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"{filepath}: not a gru_py model file (metadata format is "
                          f"{metadata.get('format') if isinstance(metadata, dict) else None!r})")
-    if metadata.get("format_version", 0) > FORMAT_VERSION:
+    version = metadata.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"{filepath}: corrupt metadata: format_version is {version!r}")
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        raise ValueError(f"{filepath}: corrupt config.json: expected an object with a config")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{filepath}: written by a newer gru_py (format version "
             f"{metadata.get('format_version')}); this version reads up to {FORMAT_VERSION}")
@@ -139,17 +158,39 @@ def _open_model_archive(filepath):
 
 
 def _apply_weights(model, payload, source, skip_mismatch=False):
-    """Sets the model's weights (and optimizer state, if saved) from a payload dict."""
+    """Sets the model's weights (and optimizer state, if saved) from a payload dict.
+
+    With skip_mismatch, as in Keras, every layer whose saved weights fit is loaded and
+    the others are left as they are, with a warning; the optimizer state is then not
+    restored, since it belongs to the whole set of weights.
+    """
     names = sorted(k for k in payload if k.startswith("weight_"))
     arrays = [payload[k] for k in names]
     current = model.weights
-    if len(arrays) != len(current) or any(a.shape != w.shape for a, w in zip(arrays, current)):
-        if not skip_mismatch:
-            raise ValueError(
-                f"{source}: the saved weights do not fit this model: saved shapes "
-                f"{[a.shape for a in arrays]}, model shapes {[w.shape for w in current]}")
+    if len(arrays) == len(current) and all(a.shape == w.shape for a, w in zip(arrays, current)):
+        model.set_weights(arrays)
+        _restore_optimizer(model, payload)
         return
-    model.set_weights(arrays)
+    if not skip_mismatch:
+        raise ValueError(
+            f"{source}: the saved weights do not fit this model: saved shapes "
+            f"{[a.shape for a in arrays]}, model shapes {[w.shape for w in current]}")
+    counts = [int(c) for c in payload.get("layer_weight_counts", [])]
+    start = 0
+    saved_per_layer = []
+    for count in counts:
+        saved_per_layer.append(arrays[start:start + count])
+        start += count
+    for i, layer in enumerate(model.layers):
+        saved = saved_per_layer[i] if i < len(saved_per_layer) else None
+        if saved is not None and [a.shape for a in saved] == [w.shape for w in layer.weights]:
+            layer.set_weights(saved)
+        elif layer.weights:
+            warnings.warn(f"{source}: skipping layer '{layer.name}': its saved weights do not "
+                          "fit", stacklevel=3)
+
+
+def _restore_optimizer(model, payload):
     optimizer = getattr(model, "optimizer", None)
     slots = sorted(k for k in payload if k.startswith("optimizer_slot_"))
     if optimizer is not None and "optimizer_iterations" in payload:

@@ -108,17 +108,27 @@ def _blas_link_args():
     return [f"-L{blas_dir}", "-lscipy_openblas", f"-Wl,-rpath,{blas_dir}"]
 
 
-def test_core_under_sanitizers(tmp_path):
+@pytest.fixture(scope="module", params=["simd", "scalar"])
+def sanitized_binary(request, tmp_path_factory):
+    """The C tests built under the sanitizers, with the AVX2 activations or with the
+    scalar fallback only (-DGP_NO_SIMD). The parallel threshold is lowered so that the
+    tests' small batches also run split across threads."""
     gcc = _gcc()
-    binary = tmp_path / "test_core"
-    cmd = [gcc, *SANITIZER_FLAGS, f"-I{CSRC}", *map(str, _core_sources()), str(TEST_SOURCE),
-           "-o", str(binary), *_blas_link_args(), "-lm"]
+    binary = tmp_path_factory.mktemp(request.param) / "test_core"
+    variant = ["-DGP_NO_SIMD"] if request.param == "scalar" else []
+    cmd = [gcc, *SANITIZER_FLAGS, *variant, "-DGP_MIN_PARALLEL_WORK=1", "-pthread",
+           f"-I{CSRC}", *map(str, _core_sources()), str(TEST_SOURCE), "-o", str(binary),
+           *_blas_link_args(), "-lm"]
     code, out = _run(cmd, COMPILE_TIMEOUT)
     assert code == 0, f"compiling the C tests failed ({code}):\n{' '.join(cmd)}\n{out}"
+    return binary
 
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", ASAN_OPTIONS="detect_leaks=1")
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_core_under_sanitizers(sanitized_binary, threads):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, ASAN_OPTIONS="detect_leaks=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-    code, out = _run([str(binary)], RUN_TIMEOUT, env=env)
+    code, out = _run([str(sanitized_binary)], RUN_TIMEOUT, env=env)
     assert code == 0, f"C core tests failed (exit code {code}):\n{out}"
     summary = SUMMARY.findall(out)
     assert summary, f"no 'N passed, N failed' line in the output:\n{out}"

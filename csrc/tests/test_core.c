@@ -1229,9 +1229,50 @@ static void test_blas_info(void) {
     if (config) printf("OpenBLAS: %s\n", config);
     CHECK(gp_blas_get_num_threads() >= 1, "gp_blas_get_num_threads() = %d",
           gp_blas_get_num_threads());
+    const int before = gp_blas_get_num_threads();
     gp_blas_set_num_threads(1);
     CHECK(gp_blas_get_num_threads() == 1, "after set_num_threads(1): %d",
           gp_blas_get_num_threads());
+    gp_blas_set_num_threads(before); /* the later tests run with the caller's setting */
+}
+
+/* Runs forward and backward with the given OpenBLAS thread count (which also sets how
+ * many jobs the recurrence is split into) from zeroed accumulators. */
+static void gru_run_with_threads(gru_fix *f, int threads) {
+    gp_blas_set_num_threads(threads);
+    memset(f->d_k, 0, f->n_k * sizeof(float));
+    memset(f->d_r, 0, f->n_r * sizeof(float));
+    if (f->d_b) memset(f->d_b, 0, f->n_b * sizeof(float));
+    CHECK(gru_fwd(f, f->out, f->last, f->cache, f->h0) == GP_OK, "%s: forward", f->name);
+    CHECK(gru_bwd(f, f->d_x, f->d_h0, f->d_out, f->d_last) == GP_OK, "%s: backward", f->name);
+}
+
+/* Splitting the batch between threads changes no number: every row's recurrence is the
+ * same arithmetic whichever job runs it. */
+static void test_gru_threads_agree(void) {
+    const int before = gp_blas_get_num_threads();
+    const size_t saved[4] = {g_gru_shape[0], g_gru_shape[1], g_gru_shape[2], g_gru_shape[3]};
+    const size_t shape[4] = {5, 7, 3, 6};
+    memcpy(g_gru_shape, shape, sizeof shape);
+    for (int flags = 0; flags < 4; flags++) {
+        gru_fix f;
+        gru_fix_init(&f, GP_ACT_TANH, GP_ACT_SIGMOID, flags & 1, 1, (flags >> 1) & 1,
+                     1300u + (unsigned)flags, 0.5f);
+        gru_run_with_threads(&f, 1);
+        float *want[] = {fdup(f.out, f.n_out), fdup(f.last, f.n_h), fdup(f.d_x, f.n_x),
+                         fdup(f.d_h0, f.n_h), fdup(f.d_k, f.n_k), fdup(f.d_r, f.n_r)};
+        const size_t sizes[] = {f.n_out, f.n_h, f.n_x, f.n_h, f.n_k, f.n_r};
+        gru_run_with_threads(&f, 2);
+        const float *got[] = {f.out, f.last, f.d_x, f.d_h0, f.d_k, f.d_r};
+        for (size_t i = 0; i < 6; i++) {
+            CHECK(count_unequal(want[i], got[i], sizes[i]) == 0,
+                  "%s: result %zu differs between 1 and 2 threads", f.name, i);
+            free(want[i]);
+        }
+        gru_fix_free(&f);
+    }
+    memcpy(g_gru_shape, saved, sizeof saved);
+    gp_blas_set_num_threads(before);
 }
 
 int main(void) {
@@ -1241,6 +1282,7 @@ int main(void) {
     test_dense_status();
     test_gru_keras_golden();
     test_gru_train_vs_infer();
+    test_gru_threads_agree();
     test_gru_go_backwards();
     test_gru_optional_arguments();
     test_gru_no_bias_ignores_bias();

@@ -4,6 +4,8 @@ Their work is a NumPy reshape or one elementwise pass, so they run in Python; no
 them loops over elements.
 """
 
+import numbers
+
 import numpy as np
 
 from gru_py import _random, activations, ops
@@ -79,11 +81,11 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"Invalid value received for argument `rate`: expected a float "
                              f"in [0, 1), got {rate!r}")
         self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = _check_noise_shape(noise_shape)
         self.seed = seed
         self._rng = _random.new_generator(seed)
         self._mask = None
@@ -110,6 +112,23 @@ class Dropout(Layer):
         config.update(rate=self.rate, noise_shape=self.noise_shape and list(self.noise_shape),
                       seed=self.seed)
         return config
+
+
+def _check_noise_shape(noise_shape):
+    """None, or a tuple of positive ints and Nones (None: the input's size there)."""
+    if noise_shape is None:
+        return None
+    try:
+        dims = tuple(noise_shape)
+    except TypeError:
+        dims = None
+    if dims is None or isinstance(noise_shape, str) or not all(
+            d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0)
+            for d in dims):
+        raise ValueError(
+            f"Dropout: noise_shape must be a tuple of positive integers or None, got "
+            f"{noise_shape!r}")
+    return tuple(None if d is None else int(d) for d in dims)
 
 
 class Activation(Layer):

@@ -33,7 +33,16 @@ class Concatenate(_Merge):
 
     def compute_output_shape(self, input_shape):
         shapes = [list(s) for s in input_shape]
+        if len({len(s) for s in shapes}) != 1:
+            raise ValueError(f"Concatenate: inputs must have the same rank, got shapes "
+                             f"{[tuple(s) for s in shapes]}")
         axis = self.axis % len(shapes[0])
+        for dim in range(len(shapes[0])):
+            known = {s[dim] for s in shapes if s[dim] is not None}
+            if dim != axis and len(known) > 1:
+                raise ValueError(
+                    f"Concatenate: inputs must match except on axis {self.axis}, got shapes "
+                    f"{[tuple(s) for s in shapes]}")
         out = list(shapes[0])
         sizes = [s[axis] for s in shapes]
         out[axis] = None if None in sizes else sum(sizes)
@@ -64,7 +73,13 @@ class Add(_Merge):
     """Sums inputs of the same shape."""
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
+        shapes = [tuple(s) for s in input_shape]
+        if len({len(s) for s in shapes}) != 1 or any(
+                len({s[d] for s in shapes if s[d] is not None}) > 1 for d in range(len(shapes[0]))):
+            raise ValueError(f"Add: inputs must have the same shape, got {shapes}")
+        # Where one input knows a size the others leave open, the output knows it too.
+        return tuple(next((s[d] for s in shapes if s[d] is not None), None)
+                     for d in range(len(shapes[0])))
 
     def call(self, inputs, training=False):
         arrays = self._check_inputs(inputs)
