@@ -28,6 +28,23 @@ from gru_py.models import Model, Sequential
 __version__ = "0.1.0"
 
 
+def get_num_threads():
+    """The number of threads gru_py computes with: its OpenBLAS's thread count, which
+    also sets how many threads a recurrent layer splits its batch over."""
+    return _core.get_num_threads()
+
+
+def set_num_threads(num_threads):
+    """Sets the number of threads gru_py computes with (1 to 1024).
+
+    ``OPENBLAS_NUM_THREADS`` sets the starting value, and threadpoolctl's
+    ``threadpool_limits`` controls it too, since gru_py's OpenBLAS is the one it sees.
+    """
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int):
+        raise TypeError(f"num_threads must be an int, got {num_threads!r}")
+    _core.set_num_threads(num_threads)
+
+
 def blas_info():
     """Describes the BLAS library the core uses.
 
@@ -39,7 +56,8 @@ def blas_info():
 
 
 __all__ = [
-    "Input", "Model", "Sequential", "activations", "blas_info", "callbacks", "initializers",
+    "Input", "Model", "Sequential", "activations", "blas_info", "callbacks", "get_num_threads",
+    "initializers", "set_num_threads",
     "layers", "losses", "metrics", "models", "ops", "optimizers", "regularizers", "saving",
     "utils", "__version__",
 ]

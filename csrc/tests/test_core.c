@@ -1247,8 +1247,9 @@ static void gru_run_with_threads(gru_fix *f, int threads) {
     CHECK(gru_bwd(f, f->d_x, f->d_h0, f->d_out, f->d_last) == GP_OK, "%s: backward", f->name);
 }
 
-/* Splitting the batch between threads changes no number: every row's recurrence is the
- * same arithmetic whichever job runs it. */
+/* Splitting the batch between threads changes nothing but rounding: every row's
+ * recurrence is the same arithmetic whichever job runs it, but OpenBLAS chooses its GEMM
+ * kernel by size, so a smaller per-job product may round differently. */
 static void test_gru_threads_agree(void) {
     const int before = gp_blas_get_num_threads();
     const size_t saved[4] = {g_gru_shape[0], g_gru_shape[1], g_gru_shape[2], g_gru_shape[3]};
@@ -1265,7 +1266,7 @@ static void test_gru_threads_agree(void) {
         gru_run_with_threads(&f, 2);
         const float *got[] = {f.out, f.last, f.d_x, f.d_h0, f.d_k, f.d_r};
         for (size_t i = 0; i < 6; i++) {
-            CHECK(count_unequal(want[i], got[i], sizes[i]) == 0,
+            CHECK(count_far(want[i], got[i], sizes[i], 1e-5) == 0,
                   "%s: result %zu differs between 1 and 2 threads", f.name, i);
             free(want[i]);
         }

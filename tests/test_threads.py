@@ -1,0 +1,76 @@
+"""gru_py's thread count: the public setter/getter, OPENBLAS_NUM_THREADS, threadpoolctl,
+and the same numbers whatever the count."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import threadpoolctl
+
+import gru_py
+from gru_py import ops
+
+
+@pytest.fixture
+def restore_threads():
+    before = gru_py.get_num_threads()
+    yield
+    gru_py.set_num_threads(before)
+
+
+def test_set_and_get_num_threads(restore_threads):
+    gru_py.set_num_threads(1)
+    assert gru_py.get_num_threads() == 1 == gru_py.blas_info()["num_threads"]
+    gru_py.set_num_threads(2)
+    assert gru_py.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (2000, ValueError),
+                                        (1.5, TypeError), (True, TypeError), ("2", TypeError)])
+def test_set_num_threads_rejects_bad_values(bad, error, restore_threads):
+    with pytest.raises(error, match="num_threads"):
+        gru_py.set_num_threads(bad)
+
+
+def test_openblas_num_threads_sets_the_start_value(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", "import gru_py; print(gru_py.get_num_threads())"],
+        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=120,
+        env={**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert out.stdout.strip() == "1"
+
+
+def test_threadpoolctl_sees_and_limits_gru_pys_openblas(restore_threads):
+    gru_py.set_num_threads(2)
+    ours = [i for i in threadpoolctl.threadpool_info()
+            if i["internal_api"] == "openblas" and "gru_py" in i["filepath"]]
+    assert len(ours) == 1, threadpoolctl.threadpool_info()
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert gru_py.get_num_threads() == 1
+    assert gru_py.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_results_do_not_depend_on_the_thread_count(reset_after, restore_threads):
+    """The batch is split between threads row by row: the same numbers up to rounding."""
+    rng = np.random.default_rng(5)
+    B, T, I, H = 16, 40, 12, 48
+    x = rng.standard_normal((B, T, I)).astype(np.float32)
+    kernel = (rng.standard_normal((I, 3 * H)) * 0.2).astype(np.float32)
+    recurrent = (rng.standard_normal((H, 3 * H)) * 0.2).astype(np.float32)
+    bias = (rng.standard_normal((2, 3 * H) if reset_after else (3 * H,)) * 0.1).astype(np.float32)
+    d_out = rng.standard_normal((B, T, H)).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        gru_py.set_num_threads(threads)
+        out = ops.gru_forward(x, kernel, recurrent, bias, reset_after=reset_after)
+        grads = ops.gru_backward(out.cache, d_out)
+        results.append([out.outputs, out.last_state, grads.x, grads.initial_state,
+                        grads.recurrent_kernel])
+    # Each row's recurrence is the same arithmetic whichever thread runs it, but OpenBLAS
+    # picks its GEMM kernel by matrix size (a 16-row and an 8-row product may round
+    # differently), and the weight gradients sum B*T rows split differently on two
+    # threads: so equal to float32 rounding, relative to each array's scale.
+    for one, two in zip(*results):
+        np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
