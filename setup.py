@@ -85,12 +85,20 @@ class build_ext_with_blas(build_ext):
     def _place(self, built, package_dir):
         target = os.path.join(package_dir, os.path.basename(built))
         if os.path.abspath(target) != os.path.abspath(built):
-            shutil.copy2(built, target)
+            _replace(built, target)
         if VENDORED_LIBS:
             libs = os.path.join(package_dir, VENDOR_DIR)
             os.makedirs(libs, exist_ok=True)
             for lib in VENDORED_LIBS:
-                shutil.copy2(lib, libs)
+                _replace(lib, os.path.join(libs, os.path.basename(lib)))
+
+
+def _replace(source, target):
+    """Copies to a temporary name and renames over the target: a running process that
+    has the old shared library mapped keeps its file instead of seeing it rewritten."""
+    temp = f"{target}.{os.getpid()}.tmp"
+    shutil.copy2(source, temp)
+    os.replace(temp, target)
 
 
 core = Extension(

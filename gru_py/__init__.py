@@ -7,6 +7,8 @@ Module paths mirror Keras: ``gru_py.layers``, ``gru_py.models``, ``gru_py.optimi
 top. The low-level functional API over the C core is :mod:`gru_py.ops`.
 """
 
+import sys
+
 from gru_py import (
     activations,
     callbacks,
@@ -26,6 +28,10 @@ from gru_py.layers import Input
 from gru_py.models import Model, Sequential
 
 __version__ = "0.1.0"
+
+# `import gru_py as tf` then `tf.keras.layers.GRU(...)`: Keras programs written against
+# tf.keras run after changing only the import line.
+keras = sys.modules[__name__]
 
 
 def get_num_threads():
@@ -57,7 +63,7 @@ def blas_info():
 
 __all__ = [
     "Input", "Model", "Sequential", "activations", "blas_info", "callbacks", "get_num_threads",
-    "initializers", "set_num_threads",
+    "initializers", "keras", "set_num_threads",
     "layers", "losses", "metrics", "models", "ops", "optimizers", "regularizers", "saving",
     "utils", "__version__",
 ]

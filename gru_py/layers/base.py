@@ -60,7 +60,7 @@ class Layer:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, got {name!r}")
         self.name = name if name else _unique_name(_snake_case(type(self).__name__))
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
         self.dtype = "float32"
         self._input_kwargs = {k: kwargs[k] for k in _INPUT_KWARGS if k in kwargs}
         self.built = False
@@ -82,6 +82,15 @@ class Layer:
                 raise NotImplementedError(
                     f"{type(self).__name__}: {arg}={value!r} is not supported yet "
                     f"(only the default, {default!r})")
+
+    @property
+    def trainable(self):
+        """Whether fit updates this layer's weights (False freezes it)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
 
     # -- weights --------------------------------------------------------------------
 

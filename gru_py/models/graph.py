@@ -45,10 +45,6 @@ class Graph:
                     f"Model: layer '{node.layer.name}' is called more than once; shared "
                     "layers are not supported yet")
             self.layers.append(node.layer)
-        reached = {id(t) for node in self.nodes for t in node.outputs}
-        missing = [t for t in self.inputs if id(t) not in reached]
-        if missing:
-            raise ValueError(f"Model: inputs {missing} are not connected to the outputs")
 
     def _topological_nodes(self):
         """Depth-first from the outputs; a node comes after every node it reads."""

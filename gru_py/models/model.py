@@ -17,7 +17,7 @@ import numpy as np
 from gru_py import _random, losses, optimizers
 from gru_py import callbacks as callbacks_module
 from gru_py import metrics as metrics_module
-from gru_py.layers.base import Layer
+from gru_py.layers.base import Layer, _unique_name
 from gru_py.models import data as data_utils
 from gru_py.models.graph import Graph
 
@@ -33,6 +33,8 @@ class Model(Layer):
     """
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if name is None and type(self) is Model:
+            name = _unique_name("functional")  # Keras 3's name for functional models
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.stop_training = False
         self.history = None
@@ -52,7 +54,19 @@ class Model(Layer):
 
     @property
     def layers(self):
-        return list(self._graph.layers[len(self._graph.inputs):])
+        """Every layer, InputLayers first, as Keras 3 lists a functional model's."""
+        return list(self._graph.layers)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        # Keras 3: setting a model's trainable flag sets every layer's.
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = self._trainable
 
     @property
     def inputs(self):
@@ -195,7 +209,7 @@ class Model(Layer):
 
     def _check_compiled(self, method):
         if not self.compiled:
-            raise RuntimeError(f"You must call compile() before {method}()")
+            raise ValueError(f"You must call compile() before {method}()")
         if self.loss is None:
             raise ValueError(f"{method}: the model was compiled without a loss")
 
@@ -250,13 +264,19 @@ class Model(Layer):
         return loss_value, [g.copy() for _, g in self._trainable_pairs()]
 
     def _loss_and_backward(self, arrays, y, sample_weight):
-        """Forward in training mode, loss, backward; gradients left in the layers."""
+        """Forward in training mode, loss, backward; gradients left in the layers.
+
+        A model whose predictions are no longer finite (it diverged) gets a NaN loss and
+        no backward, so that fit reports it as Keras does and TerminateOnNaN can act.
+        """
         self._ensure_built(arrays)
         for layer in self._layer_list:
             layer.zero_gradients()
         outputs = self._forward(arrays, training=True)
         if len(outputs) != 1:
             raise NotImplementedError("models with several outputs cannot be trained yet")
+        if not np.isfinite(outputs[0]).all():
+            return float("nan"), outputs[0]
         loss_value, d_pred = self.loss.forward_backward(y, outputs[0], sample_weight)
         self._backward([d_pred])
         for layer in self._layer_list:
@@ -268,7 +288,6 @@ class Model(Layer):
         if not math.isfinite(loss_value):
             # Keras reports the NaN and lets TerminateOnNaN decide; gru_py does the same,
             # and leaves the weights untouched rather than writing NaN into them.
-            self._resolve_metrics(y, y_pred)
             self._loss_tracker.update_state(loss_value, sample_weight=len(y))
             return
         pairs = self._trainable_pairs()
@@ -279,6 +298,9 @@ class Model(Layer):
 
     def _test_step(self, arrays, y, sample_weight):
         y_pred = self._forward(arrays, training=False)[0]
+        if not np.isfinite(y_pred).all():  # a diverged model: report NaN, as Keras would
+            self._loss_tracker.update_state(float("nan"), sample_weight=len(y))
+            return
         loss_value = self.loss(y, y_pred, sample_weight=sample_weight) + \
             self._regularization_penalty()
         self._resolve_metrics(y, y_pred)
@@ -295,9 +317,10 @@ class Model(Layer):
             if not np.isfinite(sample_weight).all():
                 raise ValueError("sample_weight must contain only finite values")
         if class_weight is not None:
-            cw = data_utils.class_weight_to_sample_weight(y, class_weight)
-            sample_weight = cw if sample_weight is None else sample_weight * cw.reshape(
-                (-1,) + (1,) * (sample_weight.ndim - 1))
+            if sample_weight is not None:
+                raise ValueError("You cannot use class_weight and sample_weight at the same "
+                                 "time")
+            sample_weight = data_utils.class_weight_to_sample_weight(y, class_weight)
         data_utils.check_same_length(
             [("x", arrays[0])] + [(f"x[{i}]", a) for i, a in enumerate(arrays[1:], 1)] +
             [("y", y), ("sample_weight", sample_weight)])
@@ -305,9 +328,11 @@ class Model(Layer):
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
-        """One optimizer step on one batch; returns the logs (metrics are not reset)."""
+        """One optimizer step on one batch; returns this batch's loss and metrics (the
+        metrics are reset first, as in Keras 3)."""
         self._check_compiled("train_on_batch")
         arrays, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
+        self.reset_metrics()
         self._train_step(arrays, y, sample_weight)
         return self._logs_result(return_dict)
 

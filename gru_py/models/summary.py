@@ -19,8 +19,18 @@ def _shape_text(shape):
         ("," if len(shape) == 1 else "") + ")"
 
 
-def _rows(model):
-    """(name (Type), output shape, params) per layer, for built and unbuilt layers."""
+def _connections(layer):
+    """Keras' "Connected to" cell: the tensors a functional layer call reads."""
+    if not layer._inbound_nodes:
+        return "-"
+    node = layer._inbound_nodes[-1]
+    sources = [f"{t.node.layer.name}[{t.node.layer._inbound_nodes.index(t.node)}][{t.index}]"
+               for t in node.all_inputs]
+    return ", ".join(sources) or "-"
+
+
+def _rows(model, functional):
+    """(name (Type), output shape, params[, connected to]) per layer."""
     rows = []
     for layer in model.layers:
         shape = getattr(layer, "_output_shape", None)
@@ -28,17 +38,21 @@ def _rows(model):
             outs = layer._inbound_nodes[-1].outputs
             shape = [t.shape for t in outs] if len(outs) > 1 else outs[0].shape
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
-        rows.append((f"{layer.name} ({type(layer).__name__})", _shape_text(shape), params))
+        row = (f"{layer.name} ({type(layer).__name__})", _shape_text(shape), params)
+        rows.append(row + (_connections(layer),) if functional else row)
     return rows
 
 
 def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False):
     """Prints the summary through print_fn (default print)."""
     print_fn = print_fn or print
-    width = line_length or 88
-    positions = positions or [0.45, 0.80, 1.0]
+    # Keras: sequential-like models get three columns, functional graphs a fourth.
+    functional = getattr(model, "_graph", None) is not None
+    width = line_length or (108 if functional else 88)
+    positions = positions or ([0.3, 0.6, 0.7, 1.0] if functional else [0.45, 0.80, 1.0])
     cuts = [int(width * p) for p in positions]
-    columns = ("Layer (type)", "Output Shape", "Param #")
+    columns = ("Layer (type)", "Output Shape", "Param #") + (
+        ("Connected to",) if functional else ())
 
     def line(cells):
         out, start = "", 0
@@ -51,7 +65,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, show_t
     print_fn("━" * width)
     print_fn(line(columns))
     print_fn("━" * width)
-    rows = _rows(model)
+    rows = _rows(model, functional)
     for i, row in enumerate(rows):
         print_fn(line(row))
         print_fn(("─" if i < len(rows) - 1 else "━") * width)
