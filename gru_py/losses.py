@@ -17,13 +17,13 @@ Keras' behaviour is kept, warts included: ``categorical_crossentropy`` with
 softmax), and it warns when the class axis has size 1.
 """
 
-import inspect
 import math
 import re
 import warnings
 
 import numpy as np
 
+from gru_py._config import from_class_config
 from gru_py._native import _core
 
 EPSILON = 1e-7  # Keras' backend epsilon, used by the core to clip probabilities
@@ -769,16 +769,7 @@ def deserialize(config, custom_objects=None):
     class_name = config.get("class_name")
     if class_name == "function":
         return deserialize(config.get("config"), custom_objects)
-    cls = custom_objects.get(class_name) or _BY_CLASS.get(class_name)
-    if cls is None:
-        raise ValueError(f"loss config has unknown class_name {class_name!r}; expected one "
-                         f"of {sorted(_BY_CLASS)} or a key of custom_objects")
-    kwargs = dict(config.get("config") or {})
-    if cls in _CLASSES:
-        unknown = set(kwargs) - set(inspect.signature(cls.__init__).parameters)
-        if unknown:
-            raise ValueError(f"{class_name} config has unknown keys {sorted(unknown)}")
-    return cls.from_config(kwargs)
+    return from_class_config("loss", config, _BY_CLASS, _CLASSES, custom_objects)
 
 
 __all__ = [

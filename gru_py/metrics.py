@@ -12,11 +12,11 @@ or ``y_true.shape[-1] == 1`` gives SparseCategoricalAccuracy; else CategoricalAc
 A metric resolved from a string is named by that string.
 """
 
-import inspect
 
 import numpy as np
 
 from gru_py import losses
+from gru_py._config import from_class_config
 from gru_py.losses import _snake_case, squeeze_or_expand_to_same_rank
 
 _NEG_INF = -1e10  # Keras' value for predictions outside the top k
@@ -908,16 +908,7 @@ def deserialize(config, custom_objects=None):
     class_name = config.get("class_name")
     if class_name == "function":
         return deserialize(config.get("config"), custom_objects)
-    cls = custom_objects.get(class_name) or _BY_CLASS.get(class_name)
-    if cls is None:
-        raise ValueError(f"metric config has unknown class_name {class_name!r}; expected one "
-                         f"of {sorted(_BY_CLASS)} or a key of custom_objects")
-    kwargs = dict(config.get("config") or {})
-    if cls in _CLASSES:
-        unknown = set(kwargs) - set(inspect.signature(cls.__init__).parameters)
-        if unknown:
-            raise ValueError(f"{class_name} config has unknown keys {sorted(unknown)}")
-    return cls.from_config(kwargs)
+    return from_class_config("metric", config, _BY_CLASS, _CLASSES, custom_objects)
 
 
 __all__ = [

@@ -81,7 +81,35 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _TimeDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments and the decay's
+    progress ``p = step / decay_steps`` (floored with ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        owner = type(self).__name__
+        _number(owner, "initial_learning_rate", initial_learning_rate)
+        _number(owner, "decay_rate", decay_rate)
+        self.initial_learning_rate = _plain(initial_learning_rate)
+        self.decay_steps = _positive_steps(owner, "decay_steps", decay_steps)
+        self.decay_rate = _plain(decay_rate)
+        self.staircase = bool(staircase)
+        self.name = name
+
+    def _progress(self, step):
+        p = _step(type(self).__name__, step) / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+class ExponentialDecay(_TimeDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``.
 
     Args:
@@ -99,29 +127,11 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        owner = type(self).__name__
-        _number(owner, "initial_learning_rate", initial_learning_rate)
-        _number(owner, "decay_rate", decay_rate)
-        self.initial_learning_rate = _plain(initial_learning_rate)
-        self.decay_steps = _positive_steps(owner, "decay_steps", decay_steps)
-        self.decay_rate = _plain(decay_rate)
-        self.staircase = bool(staircase)
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        p = _step(type(self).__name__, step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return float(self.initial_learning_rate * math.pow(self.decay_rate, p))
+        return float(self.initial_learning_rate * math.pow(self.decay_rate, self._progress(step)))
 
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -168,7 +178,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                 "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_TimeDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
 
     Args:
@@ -184,29 +194,11 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        owner = type(self).__name__
-        _number(owner, "initial_learning_rate", initial_learning_rate)
-        _number(owner, "decay_rate", decay_rate)
-        self.initial_learning_rate = _plain(initial_learning_rate)
-        self.decay_steps = _positive_steps(owner, "decay_steps", decay_steps)
-        self.decay_rate = _plain(decay_rate)
-        self.staircase = bool(staircase)
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        p = _step(type(self).__name__, step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return float(self.initial_learning_rate / (1.0 + self.decay_rate * p))
+        return float(self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step)))
 
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
 
 
 class PolynomialDecay(LearningRateSchedule):
