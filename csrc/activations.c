@@ -49,8 +49,8 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256i bits = _mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256i bits =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 
@@ -84,16 +84,16 @@ __attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 x) {
 
 /* Applies f to v[0..n) in blocks of 8; the tail goes through a zero-padded block, so
  * every element gets the same arithmetic wherever it sits. */
-#define GP_DEFINE_AVX2_ARRAY(name, f)                                                          \
-    __attribute__((target("avx2,fma"))) static void name(float *v, size_t n) {                 \
-        size_t i = 0;                                                                          \
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, f(_mm256_loadu_ps(v + i)));         \
-        if (i < n) {                                                                           \
-            float block[8] = {0};                                                              \
-            memcpy(block, v + i, (n - i) * sizeof(float));                                     \
-            _mm256_storeu_ps(block, f(_mm256_loadu_ps(block)));                                \
-            memcpy(v + i, block, (n - i) * sizeof(float));                                     \
-        }                                                                                      \
+#define GP_DEFINE_AVX2_ARRAY(name, f)                                                              \
+    __attribute__((target("avx2,fma"))) static void name(float *v, size_t n) {                     \
+        size_t i = 0;                                                                              \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, f(_mm256_loadu_ps(v + i)));             \
+        if (i < n) {                                                                               \
+            float block[8] = {0};                                                                  \
+            memcpy(block, v + i, (n - i) * sizeof(float));                                         \
+            _mm256_storeu_ps(block, f(_mm256_loadu_ps(block)));                                    \
+            memcpy(v + i, block, (n - i) * sizeof(float));                                         \
+        }                                                                                          \
     }
 
 GP_DEFINE_AVX2_ARRAY(sigmoid_avx2, sigmoid8)

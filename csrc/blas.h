@@ -27,8 +27,6 @@ void GP_BLAS_NAME(cblas_sgemm)(int order, int trans_a, int trans_b, int m, int n
 char *GP_BLAS_NAME(openblas_get_config)(void);
 int GP_BLAS_NAME(openblas_get_num_threads)(void);
 void GP_BLAS_NAME(openblas_set_num_threads)(int num_threads);
-/* OpenBLAS >= 0.3.27 only, so declared weak: NULL when an older system OpenBLAS lacks it. */
-int GP_BLAS_NAME(openblas_set_num_threads_local)(int num_threads) __attribute__((weak));
 
 /* Row-major sgemm with size_t dimensions; callers have checked that every size fits an
  * int (gp_fits_blas_int) when they validated their configuration. */
@@ -38,22 +36,6 @@ static inline void gp_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t
     GP_BLAS_NAME(cblas_sgemm)
     (GP_CBLAS_ROW_MAJOR, trans_a, trans_b, (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb,
      beta, c, (int)ldc);
-}
-
-/*
- * The per-timestep products of a recurrence are small and strictly sequential: spreading
- * each over OpenBLAS's threads costs a fork/join and, in OpenBLAS, a malloc per call, and
- * on a loaded machine the spinning threads slow it several times. So time loops run their
- * GEMMs on the calling thread only. Returns the previous setting for
- * gp_blas_restore_threads (0 when the library cannot do this and nothing changed).
- */
-static inline int gp_blas_single_thread(void) {
-    if (!GP_BLAS_NAME(openblas_set_num_threads_local)) return 0;
-    return GP_BLAS_NAME(openblas_set_num_threads_local)(1);
-}
-
-static inline void gp_blas_restore_threads(int previous) {
-    if (previous > 0) GP_BLAS_NAME(openblas_set_num_threads_local)(previous);
 }
 
 #endif /* GP_BLAS_H */

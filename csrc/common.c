@@ -1,6 +1,7 @@
 /*
  * common.c: the entry points of the core that are not an op: status strings, the
- * finiteness scan of inputs, and BLAS information.
+ * finiteness scan of inputs, and the BLAS build string (the thread count is in
+ * parallel.c).
  */
 #include <math.h>
 
@@ -39,10 +40,3 @@ const char *gp_blas_config(void) {
     return config ? config : "unknown";
 }
 
-int gp_blas_get_num_threads(void) {
-    return GP_BLAS_NAME(openblas_get_num_threads)();
-}
-
-void gp_blas_set_num_threads(int num_threads) {
-    GP_BLAS_NAME(openblas_set_num_threads)(num_threads);
-}

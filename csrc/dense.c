@@ -10,6 +10,7 @@
 #include "activations.h"
 #include "blas.h"
 #include "common.h"
+#include "parallel.h"
 
 gp_status gp_dense_check_config(const gp_dense_config *cfg) {
     if (!cfg) return GP_ERR_NULL_POINTER;
@@ -108,8 +109,8 @@ gp_status gp_dense_forward(float *y, const float *x, const float *kernel, const 
     if (cfg->use_bias) {
         for (size_t i = 0; i < N; i++) memcpy(y + i * O, bias, O * sizeof(float));
     }
-    gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_NO_TRANS, N, O, I, 1.0f, x, I, kernel, O,
-             cfg->use_bias ? 1.0f : 0.0f, y, O);
+    gp_parallel_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_NO_TRANS, N, O, I, 1.0f, x, I, kernel, O,
+                      cfg->use_bias ? 1.0f : 0.0f, y, O);
     activate_rows(y, N, O, cfg->activation);
     return GP_OK;
 }
@@ -128,15 +129,16 @@ gp_status gp_dense_backward(float *d_x, float *d_kernel, float *d_bias, float *w
     float *d_pre = workspace;
     gp_activation_backward(d_pre, y, d_y, N, O, cfg->activation);
 
-    gp_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, O, N, 1.0f, x, I, d_pre, O, 1.0f, d_kernel, O);
+    gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, O, N, 1.0f, x, I, d_pre, O, 1.0f,
+                      d_kernel, O);
     if (cfg->use_bias) {
         for (size_t i = 0; i < N; i++) {
             for (size_t j = 0; j < O; j++) d_bias[j] += d_pre[i * O + j];
         }
     }
     if (d_x) {
-        gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, N, I, O, 1.0f, d_pre, O, kernel, O, 0.0f, d_x,
-                 I);
+        gp_parallel_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, N, I, O, 1.0f, d_pre, O, kernel, O,
+                          0.0f, d_x, I);
     }
     return GP_OK;
 }

@@ -175,13 +175,14 @@ static void fill_rows(float *dst, const float *v, size_t rows, size_t n) {
 typedef struct {
     const gp_gru_config *cfg;
     size_t b0, b1;
-    float *outputs;             /* (B, T, H) or NULL */
-    float *states, *gates;      /* the cache's (T+1, B, H) and (T, B, 4H), or NULL */
-    float *ping, *gate_scratch; /* inference: (2, B, H) states and (B, 4H) gates */
-    float *rec;                 /* (B, 3H) scratch */
-    const float *xw;            /* (B, T, 3H) input projections */
-    const float *initial_state; /* (B, H) or NULL */
-    const float *U, *rec_bias;  /* (H, 3H), (3H) or NULL */
+    float *outputs;                    /* (B, T, H) or NULL */
+    float *states, *gates;             /* the cache's (T+1, B, H) and (T, B, 4H), or NULL */
+    float *ping, *gate_scratch;        /* inference: (2, B, H) states and (B, 4H) gates */
+    float *rec;                        /* (B, 3H) scratch */
+    float *xw;                         /* (B, T, 3H) input projections, written by the job */
+    const float *x, *kernel, *in_bias; /* (B, T, I), (I, 3H), (3H) or NULL */
+    const float *initial_state;        /* (B, H) or NULL */
+    const float *U, *rec_bias;         /* (H, 3H), (3H) or NULL */
 } gru_forward_job;
 
 static void gru_forward_rows(void *arg) {
@@ -190,16 +191,21 @@ static void gru_forward_rows(void *arg) {
     const size_t B = cfg->batch, T = cfg->steps, H = cfg->units, H3 = 3 * H, H4 = 4 * H;
     const size_t b0 = job->b0, rows = job->b1 - job->b0, bh = B * H;
     if (!rows) return;
+    /* All timesteps' input projections of these rows in one GEMM: xw = x W + b. */
+    const size_t I = cfg->input_size;
+    float *xw = job->xw + b0 * T * H3;
+    fill_rows(xw, job->in_bias, rows * T, H3);
+    gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_NO_TRANS, rows * T, H3, I, 1.0f, job->x + b0 * T * I, I,
+             job->kernel, H3, job->in_bias ? 1.0f : 0.0f, xw, H3);
+
     float *h_prev = (job->states ? job->states : job->ping) + b0 * H;
     fill_rows(h_prev, job->initial_state ? job->initial_state + b0 * H : NULL, 1, rows * H);
-    const int blas_threads = gp_blas_single_thread();
     for (size_t k = 0; k < T; k++) {
         float *h_next = job->states ? job->states + (k + 1) * bh + b0 * H
                                     : job->ping + ((k + 1) % 2) * bh + b0 * H;
         float *gates_k = job->states ? job->gates + (k * B + b0) * H4 : job->gate_scratch + b0 * H4;
-        gru_step(h_next, gates_k, job->rec + b0 * H3, h_prev,
-                 job->xw + (b0 * T + input_column(cfg, k)) * H3, T * H3, job->U, job->rec_bias,
-                 rows, cfg);
+        gru_step(h_next, gates_k, job->rec + b0 * H3, h_prev, xw + input_column(cfg, k) * H3,
+                 T * H3, job->U, job->rec_bias, rows, cfg);
         if (job->outputs) {
             for (size_t b = 0; b < rows; b++) {
                 memcpy(job->outputs + ((b0 + b) * T + k) * H, h_next + b * H, H * sizeof(float));
@@ -207,7 +213,6 @@ static void gru_forward_rows(void *arg) {
         }
         h_prev = h_next;
     }
-    gp_blas_restore_threads(blas_threads);
 }
 
 gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float *workspace,
@@ -222,16 +227,11 @@ gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float 
     }
     gru_sizes s;
     gru_compute_sizes(cfg, &s);
-    const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
-    const size_t H3 = 3 * H;
+    const size_t B = cfg->batch, T = cfg->steps, H = cfg->units, H3 = 3 * H;
     const float *in_bias = cfg->use_bias ? bias : NULL;
     const float *rec_bias = cfg->use_bias && cfg->reset_after ? bias + H3 : NULL;
 
-    /* All timesteps' input projections in one GEMM: xw (B*T, 3H) = x W + b. */
     float *xw = workspace, *rec = workspace + s.proj;
-    fill_rows(xw, in_bias, s.rows, H3);
-    gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_NO_TRANS, s.rows, H3, I, 1.0f, x, I, kernel, H3,
-             in_bias ? 1.0f : 0.0f, xw, H3);
 
     /* Training keeps every state and gate in the cache; inference ping-pongs two states
      * and reuses one gate buffer. Rows are split between jobs (see gru_forward_rows). */
@@ -249,6 +249,9 @@ gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float 
             .gate_scratch = cache ? NULL : rec + B * H3 + 2 * s.bh,
             .rec = rec,
             .xw = xw,
+            .x = x,
+            .kernel = kernel,
+            .in_bias = in_bias,
             .initial_state = initial_state,
             .U = recurrent_kernel,
             .rec_bias = rec_bias,
@@ -276,6 +279,8 @@ typedef struct {
     const float *states, *gates; /* the forward's cache */
     const float *d_outputs, *d_last_state; /* (B, T, H), (B, H), or NULL */
     const float *U;                        /* (H, 3H) */
+    const float *kernel;                   /* (I, 3H) */
+    float *d_x;                            /* (B, T, I) written */
 } gru_backward_job;
 
 static void gru_backward_rows(void *arg) {
@@ -288,7 +293,6 @@ static void gru_backward_rows(void *arg) {
     float *dh = job->dh + b0 * H, *dq = job->dq + b0 * H;
     fill_rows(dh, job->d_last_state ? job->d_last_state + b0 * H : NULL, 1, rows * H);
 
-    const int blas_threads = gp_blas_single_thread();
     for (size_t k = T; k-- > 0;) {
         const size_t t = input_column(cfg, k);
         const float *h_prev = job->states + (k * B + b0) * H;
@@ -349,7 +353,10 @@ static void gru_backward_rows(void *arg) {
         gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, rows, H, cfg->reset_after ? H3 : 2 * H, 1.0f,
                  d_rec_k, H3, U, H3, 1.0f, dh, H);
     }
-    gp_blas_restore_threads(blas_threads);
+    /* This job's rows of the input gradient are complete: dx = d_in W^T for them. */
+    gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, rows * T, cfg->input_size, H3, 1.0f,
+             job->d_in + b0 * T * H3, H3, job->kernel, H3, 0.0f,
+             job->d_x + b0 * T * cfg->input_size, cfg->input_size);
 }
 
 gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
@@ -390,24 +397,24 @@ gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
             .d_outputs = d_outputs,
             .d_last_state = d_last_state,
             .U = U,
+            .kernel = kernel,
+            .d_x = d_x,
         };
     }
     gp_parallel_run(gru_backward_rows, jobs, sizeof jobs[0], count);
     if (d_initial_state) memcpy(d_initial_state, dh, s.bh * sizeof(float));
 
-    /* Weight and input gradients: one GEMM each over all B*T rows. */
-    gp_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, H3, s.rows, 1.0f, x, I, d_in, H3, 1.0f, d_kernel,
-             H3);
-    gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, s.rows, I, H3, 1.0f, d_in, H3, kernel, H3, 0.0f,
-             d_x, I);
+    /* Weight gradients: one GEMM each over all B*T rows, split by output columns. */
+    gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, H3, s.rows, 1.0f, x, I, d_in, H3, 1.0f,
+                      d_kernel, H3);
     if (cfg->reset_after) {
-        gp_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H3, s.rows, 1.0f, states, H, d_rec, H3, 1.0f,
-                 d_recurrent_kernel, H3);
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H3, s.rows, 1.0f, states, H, d_rec,
+                          H3, 1.0f, d_recurrent_kernel, H3);
     } else {
-        gp_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, 2 * H, s.rows, 1.0f, states, H, d_rec, H3,
-                 1.0f, d_recurrent_kernel, H3);
-        gp_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s.rows, 1.0f, gates + 3 * H, H4,
-                 d_rec + 2 * H, H3, 1.0f, d_recurrent_kernel + 2 * H, H3);
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, 2 * H, s.rows, 1.0f, states, H,
+                          d_rec, H3, 1.0f, d_recurrent_kernel, H3);
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s.rows, 1.0f, gates + 3 * H, H4,
+                          d_rec + 2 * H, H3, 1.0f, d_recurrent_kernel + 2 * H, H3);
     }
     if (cfg->use_bias) {
         add_column_sums(d_bias, d_in, s.rows, H3);

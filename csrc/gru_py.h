@@ -14,7 +14,10 @@
  * caller zeroes them before the first backward of a step. Gradients with respect to
  * inputs and states are WRITTEN (`=`).
  *
- * Thread safety: the core has no global state; concurrent calls on disjoint output
+ * Threads: the core splits work between its own threads, as many as
+ * gp_blas_get_num_threads() says (OPENBLAS_NUM_THREADS, threadpoolctl, or
+ * gp_blas_set_num_threads set it); while a call runs, OpenBLAS's own count is held at 1.
+ * That count is the core's only global state; concurrent calls on disjoint output
  * buffers are safe.
  */
 #ifndef GRU_PY_H
@@ -316,6 +319,7 @@ size_t gp_find_nonfinite(const float *v, size_t n);
 
 /* The OpenBLAS build string (version, architecture, threading). Static; never NULL. */
 const char *gp_blas_config(void);
+/* The number of threads the core computes with (OpenBLAS's count outside core calls). */
 int gp_blas_get_num_threads(void);
 void gp_blas_set_num_threads(int num_threads);
 

@@ -1,27 +1,37 @@
 /*
- * parallel.h: run a few independent jobs on the machine's cores (internal).
- * The recurrences split by batch rows, which never interact, so a job is a whole time
- * loop over its rows: no barrier, no shared writes, no allocation by the core.
+ * parallel.h: the core's own use of the machine's cores (internal).
+ *
+ * Every BLAS call of the core runs single-threaded inside a job; the core splits the work
+ * between jobs itself. OpenBLAS's own threads busy-wait between calls, and on a machine
+ * whose cores are shared that slows small recurrent workloads by orders of magnitude,
+ * while blocked jobs cost nothing. Recurrences split by batch rows, which never interact,
+ * so a job is a whole time loop: no barrier per step.
  */
 #ifndef GP_PARALLEL_H
 #define GP_PARALLEL_H
 
 #include <stddef.h>
 
-/* Most jobs one call runs at once; more threads than this buys nothing on the CPUs a
- * recurrent layer runs on, and it bounds the thread handles kept on the stack. */
+/* Most jobs one call runs at once; it bounds the thread handles kept on the stack. */
 #define GP_MAX_JOBS 16
 
 /*
  * Calls fn(jobs + i * job_size) for i in [0, count): job 0 on the calling thread, the
- * others on threads started for this call, and returns when all are done. A job whose
- * thread cannot be started runs on the calling thread instead. count <= GP_MAX_JOBS.
+ * others on threads started for this call, with every BLAS call single-threaded; returns
+ * when all are done. A job whose thread cannot be started runs on the calling thread
+ * instead. count <= GP_MAX_JOBS. Every BLAS call of the core goes through here.
  */
 void gp_parallel_run(void (*fn)(void *), void *jobs, size_t job_size, size_t count);
 
-/* How many jobs to split `rows` independent rows into: OpenBLAS's thread count (which
- * OPENBLAS_NUM_THREADS, openblas_set_num_threads and threadpoolctl control), at most one
- * job per row, none when the work is too small to pay for starting a thread. */
+/* How many jobs to split `rows` independent rows into, for `work` element operations:
+ * the BLAS thread count (OPENBLAS_NUM_THREADS, openblas_set_num_threads, threadpoolctl),
+ * at most one per row, and one when the work cannot pay for starting a thread. */
 size_t gp_parallel_jobs(size_t rows, size_t work);
+
+/* Row-major C = alpha op(A) op(B) + beta C, split across jobs by rows of C or by columns
+ * of C (whichever is larger), each block one single-threaded BLAS call. */
+void gp_parallel_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                       const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+                       size_t ldc);
 
 #endif /* GP_PARALLEL_H */
