@@ -31,14 +31,14 @@ torch is NOT a dependency of the package or of the test suite:
 Keys of ``tests/data/fit_reference.npz``:
 
 * ``x`` (N, T, 2), ``y`` (N, 1): the data, float32;
-* ``initial/0`` ... ``initial/8``: the initial weights in ``model.get_weights()``
+* ``initial/0`` ... ``initial/7``: the initial weights in ``model.get_weights()``
   order (GRU 1 kernel, recurrent_kernel, bias; GRU 2 likewise; Dense kernel,
   bias), float32, Keras layout;
 * ``batch_loss`` (steps,): the loss of every batch, computed before that batch's
   update, in training order (float64);
 * ``batch_size_per_step`` (steps,): the number of samples in each of those batches;
-* ``final/0`` ... ``final/8``: the weights after training, Keras layout, float64;
-* ``final_float32/0`` ... ``final_float32/8`` and ``batch_loss_float32``: the same
+* ``final/0`` ... ``final/7``: the weights after training, Keras layout, float64;
+* ``final_float32/0`` ... ``final_float32/7`` and ``batch_loss_float32``: the same
   training rerun in float32 by torch, a measure of how far float32 rounding alone
   moves the results (used to justify the test's tolerances);
 * ``batch_size``, ``epochs``, ``learning_rate``, ``beta_1``, ``beta_2``,
