@@ -28,6 +28,29 @@ from gru_py import activations
 from gru_py._native import _core
 
 
+class GRUBuffers:
+    """Memory that :func:`gru_forward` and :func:`gru_backward` reuse from call to call.
+
+    Without it every call allocates its scratch memory and cache afresh, and the operating
+    system must map and zero those megabytes again each time. A layer keeps one of these;
+    so can a hand-written loop. The arrays grow to the largest call seen and are reused.
+
+    A cache made with buffers is valid until the next training forward with the same
+    buffers, which overwrites it; :func:`gru_backward` raises if it is handed a cache that
+    was overwritten.
+    """
+
+    def __init__(self):
+        self._arrays = {}
+        self._generation = 0
+
+    def _take(self, name, size):
+        array = self._arrays.get(name)
+        if array is None or array.size < size:
+            array = self._arrays[name] = np.empty(size, dtype=np.float32)
+        return array[:size]
+
+
 class GRUCache:
     """What a training-mode :func:`gru_forward` keeps for :func:`gru_backward`.
 
@@ -35,14 +58,17 @@ class GRUCache:
     until the backward has run.
     """
 
-    __slots__ = ("_data", "_x", "_kernel", "_recurrent_kernel", "_options")
+    __slots__ = ("_data", "_x", "_kernel", "_recurrent_kernel", "_options", "_buffers",
+                 "_generation")
 
-    def __init__(self, data, x, kernel, recurrent_kernel, options):
+    def __init__(self, data, x, kernel, recurrent_kernel, options, buffers=None):
         self._data = data
         self._x = x
         self._kernel = kernel
         self._recurrent_kernel = recurrent_kernel
         self._options = options
+        self._buffers = buffers
+        self._generation = buffers._generation if buffers is not None else None
 
     @property
     def nbytes(self):
@@ -110,6 +136,7 @@ def gru_forward(
     go_backwards=False,
     training=True,
     return_sequences=True,
+    buffers=None,
 ):
     """Runs a GRU over whole sequences (Keras 3 formulas).
 
@@ -128,6 +155,7 @@ def gru_forward(
         go_backwards: process time in reverse; outputs stay in processing order.
         training: keep what :func:`gru_backward` needs (returned as ``cache``).
         return_sequences: return every state, not only the last one.
+        buffers: a :class:`GRUBuffers` to reuse memory across calls, or None.
 
     Returns:
         A :class:`GRUOutput` (outputs, last_state, cache).
@@ -141,16 +169,41 @@ def gru_forward(
         "reset_after": _check_flag(reset_after, "reset_after"),
         "go_backwards": _check_flag(go_backwards, "go_backwards"),
     }
+    training = _check_flag(training, "training")
+    reuse = _reused_forward_memory(buffers, x, recurrent_kernel, training)
     outputs, last_state, cache = _core.gru_forward(
-        x, kernel, recurrent_kernel, bias, initial_state,
-        training=_check_flag(training, "training"),
-        return_sequences=_check_flag(return_sequences, "return_sequences"),
-        **options,
-    )
+        x, kernel, recurrent_kernel, bias, initial_state, training=training,
+        return_sequences=_check_flag(return_sequences, "return_sequences"), **reuse, **options)
     if cache is not None:
         options["use_bias"] = bias is not None
-        cache = GRUCache(cache, x, kernel, recurrent_kernel, options)
+        cache = GRUCache(cache, x, kernel, recurrent_kernel, options,
+                         buffers if reuse else None)
     return GRUOutput(outputs, last_state, cache)
+
+
+def _gru_sizes(x, recurrent_kernel):
+    """(B, T, I, H) when the shapes are plausible, else None (the core reports why)."""
+    x_shape, u_shape = np.shape(x), np.shape(recurrent_kernel)
+    if len(x_shape) != 3 or len(u_shape) != 2 or 0 in x_shape or 0 in u_shape:
+        return None
+    return (*x_shape, u_shape[0])
+
+
+def _reused_forward_memory(buffers, x, recurrent_kernel, training):
+    """The workspace (and, training, the cache) arrays a forward writes into."""
+    if buffers is None:
+        return {}
+    if not isinstance(buffers, GRUBuffers):
+        raise TypeError(f"buffers must be a GRUBuffers or None, got {type(buffers).__name__}")
+    sizes = _gru_sizes(x, recurrent_kernel)
+    if sizes is None:
+        return {}
+    cache, train_ws, infer_ws, _ = _core.gru_buffer_sizes(*sizes)
+    if not training:
+        return {"workspace": buffers._take("forward", infer_ws)}
+    buffers._generation += 1
+    return {"workspace": buffers._take("forward", train_ws),
+            "cache_out": buffers._take("cache", cache)}
 
 
 def gru_backward(cache, d_outputs=None, d_last_state=None, *, d_kernel=None,
@@ -172,9 +225,18 @@ def gru_backward(cache, d_outputs=None, d_last_state=None, *, d_kernel=None,
             "cache must be the GRUCache returned by gru_forward(..., training=True), got "
             f"{type(cache).__name__}")
     _check_no_bias_accumulator(d_bias, cache._options["use_bias"])
+    workspace = None
+    if cache._buffers is not None:
+        if cache._buffers._generation != cache._generation:
+            raise RuntimeError(
+                "this cache was overwritten by a later training gru_forward with the same "
+                "GRUBuffers; run gru_backward before the next forward")
+        sizes = _gru_sizes(cache._x, cache._recurrent_kernel)
+        workspace = cache._buffers._take("backward", _core.gru_buffer_sizes(*sizes)[3])
     grads = _core.gru_backward(
         cache._data, cache._x, cache._kernel, cache._recurrent_kernel, d_outputs,
-        d_last_state, d_kernel, d_recurrent_kernel, d_bias, **cache._options)
+        d_last_state, d_kernel, d_recurrent_kernel, d_bias, workspace=workspace,
+        **cache._options)
     return GRUGradients(*grads)
 
 

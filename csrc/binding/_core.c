@@ -120,6 +120,19 @@ static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, 
     return arr;
 }
 
+/* The cache of a training forward: a 1-D float32 array checked like an input except for
+ * the finiteness scan. It can only come from gru_forward (gru_py.ops wraps it in a
+ * GRUCache), and scanning several times the state size on every backward costs more than
+ * the step it guards. */
+static PyArrayObject *as_cache(PyObject *obj, const char *op) {
+    PyArrayObject *arr = convert_real(obj, op, "cache", NPY_FLOAT32);
+    if (arr && PyArray_NDIM(arr) != 1) {
+        PyErr_Format(PyExc_ValueError, "%s: cache must be 1-D, got %d-D", op, PyArray_NDIM(arr));
+        Py_CLEAR(arr);
+    }
+    return arr;
+}
+
 /* as_input for an optional argument: Py_None gives NULL with no error set. */
 static int as_optional_input(PyObject *obj, const char *op, const char *name, int ndim,
                              const char *meaning, PyArrayObject **out) {
@@ -173,6 +186,27 @@ static float *new_workspace(size_t floats) {
     return ws;
 }
 
+/*
+ * Scratch memory for one core call: the caller's reusable array when given (it must be a
+ * float32 array of exactly `floats`; *held keeps the reference), else a new allocation.
+ * release_workspace frees whichever it was.
+ */
+static float *get_workspace(PyObject *obj, const char *op, size_t floats, PyArrayObject **held) {
+    *held = NULL;
+    if (obj == Py_None) return new_workspace(floats);
+    const npy_intp dims[1] = {(npy_intp)floats};
+    *held = as_inplace(obj, op, "workspace", 1, dims, "(the workspace size of this call)");
+    return *held ? data_of(*held) : NULL;
+}
+
+static void release_workspace(float *ws, PyArrayObject *held) {
+    if (held) {
+        Py_DECREF(held);
+    } else {
+        PyMem_RawFree(ws);
+    }
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* GRU                                                                                 */
 /* ---------------------------------------------------------------------------------- */
@@ -224,13 +258,18 @@ static PyObject *gru_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
                              "go_backwards",
                              "training",
                              "return_sequences",
+                             "workspace",
+                             "cache_out",
                              NULL};
-    PyObject *x_obj, *k_obj, *rk_obj, *b_obj, *h0_obj;
-    int activation, recurrent_activation, reset_after, go_backwards, training, return_sequences;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO$iipppp:gru_forward", kwlist, &x_obj,
+    PyObject *x_obj, *k_obj, *rk_obj, *b_obj, *h0_obj, *ws_obj = Py_None, *cache_obj = Py_None;
+    /* Keyword-only and optional to PyArg; gru_py.ops always passes them, and an activation
+     * left unset is rejected by the core. */
+    int activation = -1, recurrent_activation = -1, reset_after = 1, go_backwards = 0, training = 0,
+        return_sequences = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO|$iippppOO:gru_forward", kwlist, &x_obj,
                                      &k_obj, &rk_obj, &b_obj, &h0_obj, &activation,
                                      &recurrent_activation, &reset_after, &go_backwards, &training,
-                                     &return_sequences)) {
+                                     &return_sequences, &ws_obj, &cache_obj)) {
         return NULL;
     }
     gp_gru_config cfg = {.activation = (gp_activation)activation,
@@ -242,6 +281,7 @@ static PyObject *gru_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
     PyArrayObject *outputs = NULL, *last_state = NULL, *cache = NULL;
     PyObject *result = NULL;
     float *ws = NULL;
+    PyArrayObject *ws_held = NULL;
 
     x = as_input(x_obj, op, "x", 3, "(batch, timesteps, features)");
     if (!x) goto error;
@@ -269,10 +309,12 @@ static PyObject *gru_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
         if (!outputs) goto error;
     }
     if (training) {
-        cache = (PyArrayObject *)PyArray_SimpleNew(1, cache_dims, NPY_FLOAT32);
+        cache = cache_obj == Py_None
+                    ? (PyArrayObject *)PyArray_SimpleNew(1, cache_dims, NPY_FLOAT32)
+                    : as_inplace(cache_obj, op, "cache_out", 1, cache_dims, "(the cache size)");
         if (!cache) goto error;
     }
-    ws = new_workspace(gp_gru_forward_workspace_size(&cfg, training));
+    ws = get_workspace(ws_obj, op, gp_gru_forward_workspace_size(&cfg, training), &ws_held);
     if (!ws) goto error;
 
     gp_status status;
@@ -287,7 +329,7 @@ static PyObject *gru_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
     result = Py_BuildValue("(OOO)", outputs ? (PyObject *)outputs : Py_None, last_state,
                            cache ? (PyObject *)cache : Py_None);
 error:
-    PyMem_RawFree(ws);
+    release_workspace(ws, ws_held);
     Py_XDECREF(x);
     Py_XDECREF(kernel);
     Py_XDECREF(rk);
@@ -316,13 +358,15 @@ static PyObject *gru_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
                              "reset_after",
                              "use_bias",
                              "go_backwards",
+                             "workspace",
                              NULL};
     PyObject *cache_obj, *x_obj, *k_obj, *rk_obj, *dout_obj, *dlast_obj, *dk_obj, *drk_obj, *db_obj;
-    int activation, recurrent_activation, reset_after, use_bias, go_backwards;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOO$iippp:gru_backward", kwlist,
+    PyObject *ws_obj = Py_None;
+    int activation = -1, recurrent_activation = -1, reset_after = 1, use_bias = 1, go_backwards = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOO|$iipppO:gru_backward", kwlist,
                                      &cache_obj, &x_obj, &k_obj, &rk_obj, &dout_obj, &dlast_obj,
                                      &dk_obj, &drk_obj, &db_obj, &activation, &recurrent_activation,
-                                     &reset_after, &use_bias, &go_backwards)) {
+                                     &reset_after, &use_bias, &go_backwards, &ws_obj)) {
         return NULL;
     }
     gp_gru_config cfg = {.activation = (gp_activation)activation,
@@ -335,6 +379,7 @@ static PyObject *gru_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
     PyArrayObject *d_x = NULL, *d_h0 = NULL, *d_kernel = NULL, *d_rk = NULL, *d_bias = NULL;
     PyObject *result = NULL;
     float *ws = NULL;
+    PyArrayObject *ws_held = NULL;
 
     x = as_input(x_obj, op, "x", 3, "(batch, timesteps, features)");
     if (!x) goto error;
@@ -345,7 +390,7 @@ static PyObject *gru_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
     if (check_gru_weights(op, x, kernel, rk, NULL, &cfg) < 0) goto error;
     const npy_intp n_batch = (npy_intp)cfg.batch, n_steps = (npy_intp)cfg.steps,
                    n_in = (npy_intp)cfg.input_size, n_units = (npy_intp)cfg.units;
-    cache = as_input(cache_obj, op, "cache", 1, "(cache size,)");
+    cache = as_cache(cache_obj, op);
     if (!cache) goto error;
     const npy_intp cache_dims[1] = {(npy_intp)gp_gru_cache_size(&cfg)};
     if (check_shape(cache, op, "cache", 1, cache_dims,
@@ -376,7 +421,7 @@ static PyObject *gru_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
     if (!d_x) goto error;
     d_h0 = (PyArrayObject *)PyArray_SimpleNew(2, state_dims, NPY_FLOAT32);
     if (!d_h0) goto error;
-    ws = new_workspace(gp_gru_backward_workspace_size(&cfg));
+    ws = get_workspace(ws_obj, op, gp_gru_backward_workspace_size(&cfg), &ws_held);
     if (!ws) goto error;
 
     gp_status status;
@@ -392,7 +437,7 @@ static PyObject *gru_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
     result =
         Py_BuildValue("(OOOOO)", d_x, d_h0, d_kernel, d_rk, d_bias ? (PyObject *)d_bias : Py_None);
 error:
-    PyMem_RawFree(ws);
+    release_workspace(ws, ws_held);
     Py_XDECREF(cache);
     Py_XDECREF(x);
     Py_XDECREF(kernel);
@@ -405,6 +450,42 @@ error:
     Py_XDECREF(d_rk);
     Py_XDECREF(d_bias);
     return result;
+}
+
+/* The float counts a GRU call of these sizes needs, for callers that keep reusable
+ * buffers: (cache, training forward workspace, inference forward workspace, backward
+ * workspace). */
+static PyObject *gru_buffer_sizes(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_ssize_t batch, steps, features, units;
+    if (!PyArg_ParseTuple(args, "nnnn:gru_buffer_sizes", &batch, &steps, &features, &units)) {
+        return NULL;
+    }
+    if (batch < 1 || steps < 1 || features < 1 || units < 1) {
+        PyErr_Format(PyExc_ValueError,
+                     "gru_buffer_sizes: sizes must be positive, got (%zd, %zd, "
+                     "%zd, %zd)",
+                     batch, steps, features, units);
+        return NULL;
+    }
+    const gp_gru_config cfg = {.batch = (size_t)batch,
+                               .steps = (size_t)steps,
+                               .input_size = (size_t)features,
+                               .units = (size_t)units,
+                               .activation = GP_ACT_TANH,
+                               .recurrent_activation = GP_ACT_SIGMOID,
+                               .reset_after = 1,
+                               .use_bias = 1,
+                               .go_backwards = 0};
+    const gp_status status = gp_gru_check_config(&cfg);
+    if (status != GP_OK) {
+        set_status_error(status, "gru_buffer_sizes");
+        return NULL;
+    }
+    return Py_BuildValue("(nnnn)", (Py_ssize_t)gp_gru_cache_size(&cfg),
+                         (Py_ssize_t)gp_gru_forward_workspace_size(&cfg, 1),
+                         (Py_ssize_t)gp_gru_forward_workspace_size(&cfg, 0),
+                         (Py_ssize_t)gp_gru_backward_workspace_size(&cfg));
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -936,6 +1017,8 @@ static PyMethodDef core_methods[] = {
      "Private: see gru_py.ops.gru_forward."},
     {"gru_backward", (PyCFunction)(void (*)(void))gru_backward, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.ops.gru_backward."},
+    {"gru_buffer_sizes", gru_buffer_sizes, METH_VARARGS,
+     "Private: float counts of a GRU call's cache and workspaces."},
     {"dense_forward", (PyCFunction)(void (*)(void))dense_forward, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.ops.dense_forward."},
     {"dense_backward", (PyCFunction)(void (*)(void))dense_backward, METH_VARARGS | METH_KEYWORDS,

@@ -83,6 +83,7 @@ class GRUCell(Layer):
         self.reset_after = bool(reset_after)
         self.seed = seed
         self.implementation = implementation
+        self._buffers = ops.GRUBuffers()  # scratch and cache memory reused across calls
 
     @property
     def state_size(self):
@@ -137,7 +138,7 @@ class GRUCell(Layer):
             x, self.kernel, self.recurrent_kernel, self.bias, initial_state,
             activation=self.activation, recurrent_activation=self.recurrent_activation,
             reset_after=self.reset_after, go_backwards=go_backwards, training=training,
-            return_sequences=return_sequences)
+            return_sequences=return_sequences, buffers=self._buffers)
 
     def _sequence_backward(self, cache, d_outputs, d_last_state):
         """Returns (d_x, d_initial_state); parameter gradients go into self.gradients."""
