@@ -1,0 +1,416 @@
+"""Runs scenarios S1-S4 of PERFORMANCE.md side by side: gru_py, PyTorch CPU, ONNX Runtime
+(inference) and Keras 3 on tensorflow-cpu, one subprocess per peer, two threads each.
+
+    python benchmarks/run.py                     # everything, about 10 minutes on 2 cores
+    python benchmarks/run.py --quick             # smoke run, under 2 minutes
+    python benchmarks/run.py --peers gru_py,torch --scenarios S1,S3.step_calls
+
+The parent makes the shared data and weights (Keras layout, float32, seeded) and gru_py's
+reference outputs and gradients, saves them to a temporary .npz, and starts one process
+per peer. Each peer maps the weights to its own layout, checks its outputs against
+gru_py's (max |diff| <= 1e-4; gradients relative to their size) and only then times:
+warm-up, then the median of at least --runs runs. The parent prints a table (times,
+ratio against gru_py, GFLOP/s, % of OpenBLAS sgemm's rate on the same GEMM shapes
+measured in the gru_py process, peak RSS, the check) and writes JSON.
+
+The peers are optional: a peer that does not import is reported as unavailable.
+Install them with ``pip install -r benchmarks/requirements.txt``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+import scenarios as sc  # noqa: E402
+
+# label -> (script, extra environment)
+PEERS = {
+    "gru_py": ("gru_py_peer.py", {}),
+    "torch": ("torch_peer.py", {}),
+    "onnxruntime": ("onnx_peer.py", {}),
+    "keras": ("keras_peer.py", {}),
+    # gru_py with the OpenBLAS kernel this machine's environment forces (not run by
+    # default): shows how much the kernel choice matters.
+    "gru_py_haswell": ("gru_py_peer.py", {"OPENBLAS_CORETYPE": "Haswell",
+                                          "OPENBLAS_L2_SIZE": "512"}),
+}
+DEFAULT_PEERS = ("gru_py", "torch", "onnxruntime", "keras")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peers", default=",".join(DEFAULT_PEERS),
+                    help=f"comma-separated, from {', '.join(PEERS)} (default: %(default)s)")
+    ap.add_argument("--scenarios", default="S1,S2,S3,S4",
+                    help="comma-separated scenarios (S1) or tasks (S3.step_calls); "
+                         f"tasks: {', '.join(sc.TASKS)}")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 3 runs, 1 warm-up, 2 fit epochs over 256 samples")
+    ap.add_argument("--runs", type=int, help="timed runs per task (default 10; short tasks "
+                    "run more, until --min-time seconds)")
+    ap.add_argument("--warmup", type=int, help="warm-up runs (default 2)")
+    ap.add_argument("--min-time", type=float, help="seconds of timed runs per short task "
+                    "(default 1.0)")
+    ap.add_argument("--max-runs", type=int, help="cap on runs of short tasks (default 200)")
+    ap.add_argument("--fit-epochs", type=int, help="timed S2 fit epochs (default 10)")
+    ap.add_argument("--s2-samples", type=int, help="S2 data set size N, a multiple of 64 "
+                    "(default 2048)")
+    ap.add_argument("--json", default=os.path.join(HERE, "results.json"),
+                    help="where to write the results (default: %(default)s)")
+    ap.add_argument("--markdown", help="also write the table as Markdown to this file")
+    ap.add_argument("--python", default=sys.executable,
+                    help="interpreter for the peers (default: this one)")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                    help="before each peer and each task, wait up to SECONDS for other "
+                         "processes to leave the cores idle (default: don't wait; the load "
+                         "is reported anyway)")
+    ap.add_argument("--retries", type=int, default=0,
+                    help="run a task again (up to this many times) when other processes "
+                         "used more than 0.2 cores during it (default %(default)s)")
+    ap.add_argument("--timeout", type=float, default=900,
+                    help="seconds before a peer process is stopped (default %(default)s)")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    for name, full, small in (("runs", 10, 3), ("warmup", 2, 1), ("min_time", 1.0, 0.0),
+                              ("max_runs", 200, 3), ("fit_epochs", 10, 2),
+                              ("s2_samples", 2048, 256)):
+        if getattr(args, name) is None:
+            setattr(args, name, small if quick else full)
+    if args.s2_samples % sc.S2["B"] or args.s2_samples < sc.S2_CHECK_SAMPLES:
+        ap.error(f"--s2-samples must be a multiple of {sc.S2['B']} and at least "
+                 f"{sc.S2_CHECK_SAMPLES}")
+    args.peer_list = [p.strip() for p in args.peers.split(",") if p.strip()]
+    unknown = [p for p in args.peer_list if p not in PEERS]
+    if unknown:
+        ap.error(f"unknown peers {unknown}; choose from {list(PEERS)}")
+    tasks = []
+    for item in (s.strip() for s in args.scenarios.split(",")):
+        if not item:
+            continue
+        chosen = [t for t in sc.TASKS if t == item or sc.scenario_of(t) == item]
+        if not chosen:
+            ap.error(f"unknown scenario or task {item!r}; tasks: {', '.join(sc.TASKS)}")
+        tasks += [t for t in chosen if t not in tasks]
+    args.task_list = [t for t in sc.TASKS if t in tasks]
+    return args
+
+
+def peer_env():
+    env = dict(os.environ)
+    env.update(OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
+               KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONWARNINGS="ignore")
+    return env
+
+
+def machine_info():
+    info = {"platform": platform.platform(), "python": sys.version.split()[0],
+            "nproc": os.cpu_count(),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE")}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        keep = ("Model name", "CPU family", "Model:", "CPU(s):", "Thread(s) per core",
+                "L1d cache", "L2 cache", "L3 cache", "Hypervisor vendor")
+        info["lscpu"] = {k.strip(): v.strip() for k, v in
+                         (line.split(":", 1) for line in out.splitlines() if ":" in line)
+                         if any(line_key.rstrip(":") == k.strip() for line_key in keep)}
+        flags = next((line.split(":", 1)[1].split() for line in out.splitlines()
+                      if line.startswith("Flags")), [])
+        info["simd"] = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx_vnni")
+                        if f in flags]
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            info["mem_total_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return info
+
+
+def _busy_seconds():
+    """CPU seconds all processes on the machine have spent busy, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu():
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def background_load(seconds=1.0):
+    """Cores kept busy by other processes over a short window (we are idle meanwhile)."""
+    b0 = _busy_seconds()
+    time.sleep(seconds)
+    b1 = _busy_seconds()
+    return None if b0 is None else (b1 - b0) / seconds
+
+
+def wait_until_idle(max_wait, threshold=0.15):
+    """Waits (up to max_wait s) until other processes use less than `threshold` cores."""
+    t0 = time.perf_counter()
+    load = background_load()
+    while load is not None and load > threshold and time.perf_counter() - t0 < max_wait:
+        print(f"   machine busy ({load:.2f} cores used by others), waiting ...",
+              file=sys.stderr, flush=True)
+        time.sleep(4)
+        load = background_load()
+    return load
+
+
+def run_peer(label, args, data_path, ref_path, workdir):
+    script, extra = PEERS[label]
+    out = os.path.join(workdir, f"{label}.json")
+    cmd = [args.python, os.path.join(HERE, "peers", script), "--data", data_path,
+           "--ref", ref_path, "--out", out, "--tasks", ",".join(args.task_list),
+           "--runs", str(args.runs), "--warmup", str(args.warmup),
+           "--min-time", str(args.min_time), "--max-runs", str(args.max_runs),
+           "--fit-epochs", str(args.fit_epochs), "--wait-idle", str(args.wait_idle),
+           "--retries", str(args.retries)]
+    env = peer_env()
+    env.update(extra)
+    print(f"== {label}: {' '.join(shlex.quote(c) for c in cmd[1:2])} ...", file=sys.stderr,
+          flush=True)
+    idle_before = wait_until_idle(args.wait_idle) if args.wait_idle else background_load()
+    busy0, child0 = _busy_seconds(), _children_cpu()
+    t0 = time.perf_counter()
+    try:
+        budget = (args.timeout + (len(args.task_list) + 1) * args.wait_idle) * \
+            (1 + args.retries)
+        proc = subprocess.run(cmd, env=env, timeout=budget, stdout=subprocess.PIPE,
+                              text=True, check=False)
+        rc, why = proc.returncode, None
+    except subprocess.TimeoutExpired:
+        rc, why = None, f"stopped after {args.timeout:.0f} s"
+    wall = time.perf_counter() - t0
+    busy1, child1 = _busy_seconds(), _children_cpu()
+    # Cores the rest of the machine kept busy while the peer ran: a noisy machine
+    # makes every time in the table suspect (the peers use 2 threads on 2 cores).
+    others = None if busy0 is None else max(0.0, ((busy1 - busy0) - (child1 - child0)) / wall)
+    reason = why or f"peer process exited with {rc}"
+    result = {"peer": label, "tasks": {}}
+    if os.path.exists(out):  # written after every task, so present after a timeout too
+        try:
+            with open(out) as f:
+                result = json.load(f)
+        except ValueError:
+            pass
+    if rc != 0:
+        result["process_error"] = reason
+    for t in args.task_list:
+        result["tasks"].setdefault(t, {"task": t, "status": "error", "reason": reason})
+    result["label"] = label
+    result["wall_s"] = wall
+    result["other_load_cores_before"] = idle_before
+    result["other_load_cores_during"] = others
+    result["extra_env"] = extra
+    return result
+
+
+# -- the table --------------------------------------------------------------------------------
+
+def _fmt_time(s):
+    if s is None:
+        return ""
+    if s >= 1:
+        return f"{s:.3f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.1f} µs"
+
+
+def _sgemm_for(results, label, task):
+    own = results.get(label, {}).get("tasks", {}).get(task, {}).get("sgemm")
+    if own:
+        return own
+    for name in ("gru_py", "gru_py_haswell"):
+        s = results.get(name, {}).get("tasks", {}).get(task, {}).get("sgemm")
+        if s:
+            return s
+    return None
+
+
+def build_rows(results, args):
+    rows = []
+    for task in args.task_list:
+        flops = sc.task_flops(task, args.s2_samples)
+        base = results.get("gru_py", {}).get("tasks", {}).get(task, {})
+        base_t = base.get("median_s") if base.get("status") == "ok" else None
+        for label in args.peer_list:
+            r = results[label]["tasks"].get(task, {"status": "error", "reason": "no result"})
+            row = {"task": task, "peer": label, "status": r.get("status"), "flops": flops,
+                   "reason": r.get("reason"), "api": r.get("api")}
+            checks = r.get("checks") or []
+            diffs = [c["max_abs_diff"] for c in checks if "max_abs_diff" in c]
+            row["check"] = ("fail" if any(not c["ok"] for c in checks) else "ok") \
+                if checks else None
+            row["max_output_diff"] = max(
+                (c["max_abs_diff"] for c in checks
+                 if "max_abs_diff" in c and not c["what"].startswith("grad")), default=None)
+            row["max_grad_rel_diff"] = max(
+                (c["max_abs_diff"] / (c["tol"] / sc.ATOL) for c in checks
+                 if "max_abs_diff" in c and c["what"].startswith("grad")), default=None)
+            row["max_diff"] = max(diffs) if diffs else None
+            row["peak_rss_mb"] = r.get("peak_rss_mb")
+            row["other_load_cores"] = r.get("other_load_cores")
+            row["tracemalloc_peak_mb"] = r.get("tracemalloc_peak_mb")
+            if r.get("status") == "ok":
+                t = r["median_s"]
+                row.update(median_s=t, p25_s=r["p25_s"], p75_s=r["p75_s"], runs=r["runs"],
+                           gflops=flops / t / 1e9, samples_per_s=r.get("samples_per_s"))
+                row["ratio_vs_gru_py"] = t / base_t if base_t else None
+                sg = _sgemm_for(results, label, task)
+                if sg:
+                    row["sgemm_gflops"] = sg["gflops"]
+                    row["pct_sgemm"] = 100 * row["gflops"] / sg["gflops"]
+            rows.append(row)
+    return rows
+
+
+def format_table(rows, args):
+    head = ("| task | peer | median | p25-p75 | runs | peer / gru_py | GFLOP/s | "
+            "% sgemm | peak RSS MB | other load | check (max diff) |")
+    lines = [head, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        chk = ""
+        if r["check"]:
+            parts = []
+            if r["max_output_diff"] is not None:
+                parts.append(f"out {r['max_output_diff']:.1e}")
+            if r["max_grad_rel_diff"] is not None:
+                parts.append(f"grad {r['max_grad_rel_diff']:.1e} rel")
+            chk = f"{r['check']} ({', '.join(parts)})"
+        if r["status"] != "ok":
+            reason = (r.get("reason") or "").replace("|", "/").splitlines()
+            reason = reason[0][:90] if reason else ""
+            lines.append(f"| {r['task']} | {r['peer']} | **{r['status']}** | {reason} | | | | | "
+                         f"{_num(r['peak_rss_mb'], 0)} | {_num(r['other_load_cores'], 2)} | "
+                         f"{chk} |")
+            continue
+        ratio = r.get("ratio_vs_gru_py")
+        extra = f" ({r['samples_per_s']:.0f}/s)" if r.get("samples_per_s") else ""
+        lines.append(
+            f"| {r['task']} | {r['peer']} | {_fmt_time(r['median_s'])}{extra} | "
+            f"{_fmt_time(r['p25_s'])}-{_fmt_time(r['p75_s'])} | {r['runs']} | "
+            f"{'' if ratio is None else f'{ratio:.2f}x'} | {r['gflops']:.1f} | "
+            f"{_num(r.get('pct_sgemm'), 0)}{'%' if r.get('pct_sgemm') is not None else ''} | "
+            f"{_num(r['peak_rss_mb'], 0)} | {_num(r['other_load_cores'], 2)} | {chk} |")
+    return "\n".join(lines)
+
+
+def _num(v, digits):
+    return "" if v is None else f"{v:.{digits}f}"
+
+
+def format_sgemm(results, args):
+    lines = ["| task | GFLOP | sgemm GFLOP/s (net of call cost) | raw | GEMM shapes (M x K x N "
+             "x count) |", "|---|---:|---:|---:|---|"]
+    for task in args.task_list:
+        sg = _sgemm_for(results, "gru_py", task)
+        if not sg:
+            continue
+        shapes = ", ".join(f"{s['m']}x{s['k']}x{s['n']}x{s['count']}" for s in sg["shapes"])
+        lines.append(f"| {task} | {sg['flops'] / 1e9:.2f} | {sg['gflops']:.1f} | "
+                     f"{sg['gflops_raw']:.1f} | {shapes} |")
+    return "\n".join(lines)
+
+
+def format_versions(results):
+    lines = []
+    for label, r in results.items():
+        info = dict(r.get("info") or {})
+        pools = info.pop("blas_pools_at_end", None) or info.pop("blas_pools_after_import", None)
+        info.pop("blas_pools_after_import", None)
+        if r.get("unavailable"):
+            lines.append(f"- {label}: unavailable ({r['unavailable']})")
+            continue
+        kernels = ", ".join(
+            f"{p.get('file')} {p.get('internal_api')} {p.get('version') or ''} "
+            f"{p.get('architecture') or ''} x{p.get('num_threads')}".replace("  ", " ")
+            for p in (pools if isinstance(pools, list) else []))
+        desc = ", ".join(f"{k}={v}" for k, v in info.items() if k not in ("build",))
+        lines.append(f"- {label}: {desc}; threadpoolctl: {kernels or pools}"
+                     f"; peak RSS of the process {_num(r.get('max_rss_mb'), 0)} MB"
+                     f"; process wall {r.get('wall_s', 0):.0f} s"
+                     f"; other processes' load during the run "
+                     f"{_num(r.get('other_load_cores_during'), 2)} cores")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+    t_start = time.perf_counter()
+    print(f"tasks: {', '.join(args.task_list)}; peers: {', '.join(args.peer_list)}",
+          file=sys.stderr)
+    data = sc.make_data(args.s2_samples)
+    ref = sc.make_reference(data)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="gru_bench_") as workdir:
+        data_path = os.path.join(workdir, "data.npz")
+        ref_path = os.path.join(workdir, "ref.npz")
+        np.savez(data_path, **data)
+        np.savez(ref_path, **ref)
+        del data, ref
+        for label in args.peer_list:
+            results[label] = run_peer(label, args, data_path, ref_path, workdir)
+    rows = build_rows(results, args)
+    table = format_table(rows, args)
+    sgemm = format_sgemm(results, args)
+    versions = format_versions(results)
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__)]
+                                   + (sys.argv[1:] if argv is None else list(argv)))
+    machine = machine_info()
+    settings = {k: getattr(args, k) for k in ("runs", "warmup", "min_time", "max_runs",
+                                              "fit_epochs", "s2_samples", "quick")}
+    text = "\n\n".join([
+        f"Settings: {settings}; threads: 2 per peer; ratio = peer median / gru_py median "
+        f"(> 1: gru_py is faster); % sgemm = GFLOP/s over OpenBLAS sgemm's rate on the "
+        f"task's GEMM shapes (gru_py's OpenBLAS, same process, same run); other load = "
+        f"cores other processes kept busy during the task (should be ~0).",
+        table, "sgemm reference (timed through gru_py.ops.dense_forward):", sgemm,
+        "Peers:", versions])
+    busy = {f"{r['task']} {r['peer']}": r["other_load_cores"] for r in rows
+            if (r.get("other_load_cores") or 0) > 0.2}
+    if busy:
+        text += ("\n\nWARNING: other processes kept cores busy while tasks ran ("
+                 + ", ".join(f"{k}: {v:.2f} cores" for k, v in busy.items())
+                 + "); their times are inflated and noisy. Rerun on a quiet machine "
+                 "(--wait-idle helps).")
+    print(text)
+    doc = {"command": command, "machine": machine, "settings": settings,
+           "tasks": {t: {"description": sc.DESCRIPTIONS[t],
+                         "flops": sc.task_flops(t, args.s2_samples)} for t in args.task_list},
+           "rows": rows, "peers": results, "total_wall_s": time.perf_counter() - t_start}
+    with open(args.json, "w") as f:
+        json.dump(doc, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+    print(f"\nwrote {args.json}; total {doc['total_wall_s']:.0f} s", file=sys.stderr)
+    failed = [r for r in rows if r["status"] in ("check_failed", "error")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
