@@ -24,6 +24,9 @@ enum { GP_CBLAS_NO_TRANS = 111, GP_CBLAS_TRANS = 112 };
 void GP_BLAS_NAME(cblas_sgemm)(int order, int trans_a, int trans_b, int m, int n, int k,
                                float alpha, const float *a, int lda, const float *b, int ldb,
                                float beta, float *c, int ldc);
+/* y = alpha * op(A) * x + beta * y, row-major. */
+void GP_BLAS_NAME(cblas_sgemv)(int order, int trans, int m, int n, float alpha, const float *a,
+                               int lda, const float *x, int incx, float beta, float *y, int incy);
 char *GP_BLAS_NAME(openblas_get_config)(void);
 int GP_BLAS_NAME(openblas_get_num_threads)(void);
 void GP_BLAS_NAME(openblas_set_num_threads)(int num_threads);
@@ -36,6 +39,29 @@ static inline void gp_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t
     GP_BLAS_NAME(cblas_sgemm)
     (GP_CBLAS_ROW_MAJOR, trans_a, trans_b, (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb,
      beta, c, (int)ldc);
+}
+
+/*
+ * C (rows, n) = alpha * A (rows, k) * op(B) + beta * C, where op(B) is (k, n): the shape
+ * of a recurrence's per-timestep product. For a single row it is a matrix-vector
+ * product, and sgemv reads B where it lies, where sgemm would first copy all of B into
+ * its packed layout: the whole recurrent kernel, at every timestep.
+ */
+static inline void gp_sgemm_rows(int trans_b, size_t rows, size_t n, size_t k, float alpha,
+                                 const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                                 float *c, size_t ldc) {
+    if (rows != 1) {
+        gp_sgemm(GP_CBLAS_NO_TRANS, trans_b, rows, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    } else if (trans_b == GP_CBLAS_TRANS) {
+        /* op(B) = B^T with B (n, k): c = B a */
+        GP_BLAS_NAME(cblas_sgemv)
+        (GP_CBLAS_ROW_MAJOR, GP_CBLAS_NO_TRANS, (int)n, (int)k, alpha, b, (int)ldb, a, 1, beta, c,
+         1);
+    } else {
+        /* B (k, n): c = B^T a */
+        GP_BLAS_NAME(cblas_sgemv)
+        (GP_CBLAS_ROW_MAJOR, GP_CBLAS_TRANS, (int)k, (int)n, alpha, b, (int)ldb, a, 1, beta, c, 1);
+    }
 }
 
 #endif /* GP_BLAS_H */

@@ -122,8 +122,8 @@ static void gru_step(float *h_next, float *gates, float *rec, const float *h_pre
 
     /* reset_after lets one product serve all three gates; otherwise the candidate's
      * product needs r first and only the z, r columns go in the first product. */
-    gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_NO_TRANS, B, cfg->reset_after ? H3 : 2 * H, H, 1.0f,
-             h_prev, H, U, H3, 0.0f, rec, H3);
+    gp_sgemm_rows(GP_CBLAS_NO_TRANS, B, cfg->reset_after ? H3 : 2 * H, H, 1.0f, h_prev, H, U, H3,
+                  0.0f, rec, H3);
 
     for (size_t b = 0; b < B; b++) {
         float *g = gates + b * H4;
@@ -141,8 +141,8 @@ static void gru_step(float *h_next, float *gates, float *rec, const float *h_pre
 
     if (!cfg->reset_after) {
         /* (r * h_prev) U_h for every row at once; q rows sit 4H apart in gates. */
-        gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_NO_TRANS, B, H, H, 1.0f, gates + 3 * H, H4, U + 2 * H,
-                 H3, 0.0f, rec + 2 * H, H3);
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, B, H, H, 1.0f, gates + 3 * H, H4, U + 2 * H, H3, 0.0f,
+                      rec + 2 * H, H3);
     }
 
     for (size_t b = 0; b < B; b++) {
@@ -195,8 +195,8 @@ static void gru_forward_rows(void *arg) {
     const size_t I = cfg->input_size;
     float *xw = job->xw + b0 * T * H3;
     fill_rows(xw, job->in_bias, rows * T, H3);
-    gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_NO_TRANS, rows * T, H3, I, 1.0f, job->x + b0 * T * I, I,
-             job->kernel, H3, job->in_bias ? 1.0f : 0.0f, xw, H3);
+    gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows * T, H3, I, 1.0f, job->x + b0 * T * I, I, job->kernel, H3,
+                  job->in_bias ? 1.0f : 0.0f, xw, H3);
 
     float *h_prev = (job->states ? job->states : job->ping) + b0 * H;
     fill_rows(h_prev, job->initial_state ? job->initial_state + b0 * H : NULL, 1, rows * H);
@@ -329,8 +329,8 @@ static void gru_backward_rows(void *arg) {
         }
         if (!cfg->reset_after) {
             /* hh = act(x_h + q U_h), q = r * h_prev: dq = d(pre hh) U_h^T for all rows */
-            gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, rows, H, H, 1.0f, d_rec_k + 2 * H, H3,
-                     U + 2 * H, H3, 0.0f, dq, H);
+            gp_sgemm_rows(GP_CBLAS_TRANS, rows, H, H, 1.0f, d_rec_k + 2 * H, H3, U + 2 * H, H3,
+                          0.0f, dq, H);
             for (size_t b = 0; b < rows; b++) {
                 const float *r = gates_k + b * H4 + H, *hp = h_prev + b * H;
                 const float *dq_b = dq + b * H;
@@ -350,13 +350,12 @@ static void gru_backward_rows(void *arg) {
                 for (size_t j = 0; j < H; j++) dh_b[j] += dq[b * H + j] * r[j];
             }
         }
-        gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, rows, H, cfg->reset_after ? H3 : 2 * H, 1.0f,
-                 d_rec_k, H3, U, H3, 1.0f, dh, H);
+        gp_sgemm_rows(GP_CBLAS_TRANS, rows, H, cfg->reset_after ? H3 : 2 * H, 1.0f, d_rec_k, H3, U,
+                      H3, 1.0f, dh, H);
     }
     /* This job's rows of the input gradient are complete: dx = d_in W^T for them. */
-    gp_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, rows * T, cfg->input_size, H3, 1.0f,
-             job->d_in + b0 * T * H3, H3, job->kernel, H3, 0.0f,
-             job->d_x + b0 * T * cfg->input_size, cfg->input_size);
+    gp_sgemm_rows(GP_CBLAS_TRANS, rows * T, cfg->input_size, H3, 1.0f, job->d_in + b0 * T * H3, H3,
+                  job->kernel, H3, 0.0f, job->d_x + b0 * T * cfg->input_size, cfg->input_size);
 }
 
 gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
