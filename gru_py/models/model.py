@@ -10,7 +10,6 @@ class's training loop through ``_forward`` and ``_backward``.
 """
 
 import math
-import warnings
 
 import numpy as np
 
@@ -149,7 +148,8 @@ class Model(Layer):
     # -- forward and backward -----------------------------------------------------------
 
     def _ensure_built(self, inputs):
-        """Builds the model from the first batch when its input shape was not given."""
+        """Hook for models built from their first batch (Sequential); a functional model
+        is built when it is defined, so there is nothing to do."""
 
     def _forward(self, inputs, training):
         return self._graph.forward(inputs, training)
@@ -599,5 +599,3 @@ def _unpack_validation(validation_data):
     weights = validation_data[2] if len(validation_data) == 3 else None
     return x_val, y_val, weights
 
-
-warnings.filterwarnings("default", module=__name__)
