@@ -301,3 +301,28 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
+
+
+def time_fit_epochs(ctx, model, x, y, batch_size, callback_base):
+    """Times fit epoch by epoch through a callback of the peer's framework (its
+    ``Callback`` class is ``callback_base``), after warm-up epochs, and records them."""
+
+    class EpochTimer(callback_base):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.t0)
+
+    warm = max(1, min(ctx.args.warmup, 2))
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=batch_size, epochs=warm + ctx.args.fit_epochs, shuffle=False,
+              verbose=0, callbacks=[timer])
+    ctx.result["api"] = (f"Sequential.fit(batch_size={batch_size}, shuffle=False, verbose=0), "
+                         "per-epoch time from a callback")
+    ctx.record(timer.times[warm:], warm)
+    ctx.result["samples_per_s"] = len(x) / ctx.result["median_s"]

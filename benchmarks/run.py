@@ -32,6 +32,7 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 import scenarios as sc  # noqa: E402
+from common import machine_busy_s  # noqa: E402
 
 # label -> (script, extra environment)
 PEERS = {
@@ -140,17 +141,6 @@ def machine_info():
     return info
 
 
-def _busy_seconds():
-    """CPU seconds all processes on the machine have spent busy, from /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def _children_cpu():
     import resource
 
@@ -160,9 +150,9 @@ def _children_cpu():
 
 def background_load(seconds=1.0):
     """Cores kept busy by other processes over a short window (we are idle meanwhile)."""
-    b0 = _busy_seconds()
+    b0 = machine_busy_s()
     time.sleep(seconds)
-    b1 = _busy_seconds()
+    b1 = machine_busy_s()
     return None if b0 is None else (b1 - b0) / seconds
 
 
@@ -192,7 +182,7 @@ def run_peer(label, args, data_path, ref_path, workdir):
     print(f"== {label}: {' '.join(shlex.quote(c) for c in cmd[1:2])} ...", file=sys.stderr,
           flush=True)
     idle_before = wait_until_idle(args.wait_idle) if args.wait_idle else background_load()
-    busy0, child0 = _busy_seconds(), _children_cpu()
+    busy0, child0 = machine_busy_s(), _children_cpu()
     t0 = time.perf_counter()
     try:
         budget = (args.timeout + (len(args.task_list) + 1) * args.wait_idle) * \
@@ -203,7 +193,7 @@ def run_peer(label, args, data_path, ref_path, workdir):
     except subprocess.TimeoutExpired:
         rc, why = None, f"stopped after {args.timeout:.0f} s"
     wall = time.perf_counter() - t0
-    busy1, child1 = _busy_seconds(), _children_cpu()
+    busy1, child1 = machine_busy_s(), _children_cpu()
     # Cores the rest of the machine kept busy while the peer ran: a noisy machine
     # makes every time in the table suspect (the peers use 2 threads on 2 cores).
     others = None if busy0 is None else max(0.0, ((busy1 - busy0) - (child1 - child0)) / wall)

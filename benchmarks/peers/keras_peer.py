@@ -8,7 +8,6 @@ chose is recorded per task.
 
 import os
 import sys
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -105,25 +104,7 @@ def s2_fit_epoch(ctx):
         ctx.check(f"grad {key}", np.asarray(g), ctx.ref[f"S2/grad/{key}"], relative=True)
     ctx._refuse_if_failed()
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.t0)
-
-    warm = max(1, min(ctx.args.warmup, 2))
-    timer = EpochTimer()
-    model.fit(x, y, batch_size=B, epochs=warm + ctx.args.fit_epochs, shuffle=False,
-              verbose=0, callbacks=[timer])
-    ctx.result["api"] = "Sequential.fit(batch_size=64, shuffle=False, verbose=0), " \
-                        "per-epoch time from a callback"
-    ctx.record(timer.times[warm:], warm)
-    ctx.result["samples_per_s"] = len(x) / ctx.result["median_s"]
+    common.time_fit_epochs(ctx, model, x, y, B, keras.callbacks.Callback)
     _jit(ctx, model)
 
 
