@@ -16,14 +16,13 @@ import itertools
 import numpy as np
 import pytest
 import reference as ref
+from assertions import assert_abs, assert_scaled
 
 from gru_py import ops
 
 I, O = 4, 5
 LEADING_SHAPES = [(), (6,), (2, 3), (2, 1, 3)]  # 1-D, 2-D, 3-D and 4-D inputs
 ACTIVATIONS = ["linear", None, "relu", "sigmoid", "tanh", "hard_sigmoid", "softmax"]
-FORWARD_ATOL = 1e-5
-GRAD_RTOL = 1e-4
 
 # relu and hard_sigmoid have kinks where the derivative jumps: near one the float32 core
 # and the float64 reference may disagree on the side (and a central difference straddles
@@ -79,28 +78,6 @@ def _context(seed, case, activation):
             f"use_bias={case['bias'] is not None} activation={activation!r}")
 
 
-def _assert_float32(got, shape, what, context):
-    assert isinstance(got, np.ndarray) and got.dtype == np.float32, (
-        f"{what}: expected a float32 array, got {type(got).__name__} "
-        f"{getattr(got, 'dtype', '')}; {context}")
-    assert got.shape == shape, f"{what}: shape {got.shape}, expected {shape}; {context}"
-
-
-def _assert_abs(got, want, what, context, atol=FORWARD_ATOL):
-    _assert_float32(got, np.shape(want), what, context)
-    np.testing.assert_allclose(got, want, rtol=0, atol=atol,
-                               err_msg=f"{what} differs (atol={atol}); {context}")
-
-
-def _assert_scaled(got, want, what, context, rtol=GRAD_RTOL):
-    """got == want within rtol relative to the scale max|want| (see the module docstring)."""
-    _assert_float32(got, np.shape(want), what, context)
-    scale = float(np.max(np.abs(want)))
-    np.testing.assert_allclose(
-        got, want, rtol=rtol, atol=rtol * scale,
-        err_msg=f"{what} differs (rtol={rtol} of scale {scale:.3g}); {context}")
-
-
 def _c_run(case, activation, d_kernel=None, d_bias=None):
     y = ops.dense_forward(case["x"], case["kernel"], case["bias"], activation)
     grads = ops.dense_backward(case["x"], case["kernel"], y, case["d_y"], activation=activation,
@@ -110,12 +87,12 @@ def _c_run(case, activation, d_kernel=None, d_bias=None):
 
 
 def _assert_gradients(grads, want, context, what=""):
-    _assert_scaled(grads.x, want["x"], f"d_x{what}", context)
-    _assert_scaled(grads.kernel, want["kernel"], f"d_kernel{what}", context)
+    assert_scaled(grads.x, want["x"], f"d_x{what}", context)
+    assert_scaled(grads.kernel, want["kernel"], f"d_kernel{what}", context)
     if want["bias"] is None:
         assert grads.bias is None, f"d_bias should be None without a bias; {context}"
     else:
-        _assert_scaled(grads.bias, want["bias"], f"d_bias{what}", context)
+        assert_scaled(grads.bias, want["bias"], f"d_bias{what}", context)
 
 
 # ------------------------------------------------------------------------------------
@@ -130,7 +107,7 @@ def test_matches_reference(activation, lead, use_bias):
     context = _context(seed, case, activation)
     y, grads = _c_run(case, activation)
     name = _ref_name(activation)
-    _assert_abs(y, ref.dense_forward(case["x"], case["kernel"], case["bias"], name), "y",
+    assert_abs(y, ref.dense_forward(case["x"], case["kernel"], case["bias"], name), "y",
                 context)
     want = ref.dense_backward(case["x"], case["kernel"], case["bias"], case["d_y"], name)
     _assert_gradients(grads, want, context)
@@ -200,9 +177,9 @@ def test_backward_adds_into_accumulators(activation):
         assert grads.kernel is d_kernel and grads.bias is d_bias, (
             f"the accumulators themselves must be returned; {context}")
         # The core adds in float32: equal up to the rounding of that addition.
-        _assert_scaled(d_kernel, start_kernel + calls * fresh.kernel.astype(np.float64),
+        assert_scaled(d_kernel, start_kernel + calls * fresh.kernel.astype(np.float64),
                        f"d_kernel after {calls} call(s)", context, rtol=1e-6)
-        _assert_scaled(d_bias, start_bias + calls * fresh.bias.astype(np.float64),
+        assert_scaled(d_bias, start_bias + calls * fresh.bias.astype(np.float64),
                        f"d_bias after {calls} call(s)", context, rtol=1e-6)
         np.testing.assert_array_equal(grads.x, fresh.x, err_msg=context)
         assert not any(np.shares_memory(grads.x, other)
@@ -267,7 +244,7 @@ def test_softmax_is_stable_for_large_logits():
     y = ops.dense_forward(x, kernel, None, "softmax")
     context = f"large logits, x shape {x.shape}"
     assert np.all(np.isfinite(y)), f"non-finite softmax; {context}"
-    _assert_abs(y, ref.dense_forward(x, kernel, None, "softmax"), "y", context, atol=1e-6)
+    assert_abs(y, ref.dense_forward(x, kernel, None, "softmax"), "y", context, atol=1e-6)
     np.testing.assert_allclose(y[-1], ops.dense_forward(x[-1] - 1000, kernel, None, "softmax"),
                                rtol=0, atol=1e-6, err_msg=f"shift invariance; {context}")
 
@@ -276,8 +253,8 @@ def test_softmax_is_stable_for_large_logits():
     want = ref.dense_backward(x, kernel, None, d_y, "softmax")
     assert all(np.all(np.isfinite(g)) for g in (grads.x, grads.kernel)), context
     # d_kernel sums products with logits of 1000: compared relative to its scale.
-    _assert_scaled(grads.x, want["x"], "d_x", f"seed=410; {context}")
-    _assert_scaled(grads.kernel, want["kernel"], "d_kernel", f"seed=410; {context}")
+    assert_scaled(grads.x, want["x"], "d_x", f"seed=410; {context}")
+    assert_scaled(grads.kernel, want["kernel"], "d_kernel", f"seed=410; {context}")
 
 
 # ------------------------------------------------------------------------------------

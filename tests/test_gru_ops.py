@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reference as ref
+from assertions import assert_abs, assert_scaled
 
 from gru_py import ops
 
@@ -26,8 +27,6 @@ TORCH_VECTORS = Path(__file__).resolve().parent / "data" / "gru_torch_vectors.np
 TORCH_CASES = ("small", "no_h0", "single", "wide", "backwards")
 
 SHAPE = (2, 4, 3, 5)  # B, T, I, H of the reference grid
-FORWARD_ATOL = 1e-5
-GRAD_RTOL = 1e-4
 GRADIENTS = ("x", "initial_state", "kernel", "recurrent_kernel", "bias")
 
 # relu and hard_sigmoid have kinks where the derivative jumps. Near a kink the float32
@@ -135,28 +134,6 @@ def _context(seed, case, flags):
             f"initial_state={case['initial_state'] is not None} {flags}")
 
 
-def _assert_float32(got, shape, what, context):
-    assert isinstance(got, np.ndarray) and got.dtype == np.float32, (
-        f"{what}: expected a float32 array, got {type(got).__name__} "
-        f"{getattr(got, 'dtype', '')}; {context}")
-    assert got.shape == shape, f"{what}: shape {got.shape}, expected {shape}; {context}"
-
-
-def _assert_abs(got, want, what, context, atol=FORWARD_ATOL):
-    _assert_float32(got, np.shape(want), what, context)
-    np.testing.assert_allclose(got, want, rtol=0, atol=atol,
-                               err_msg=f"{what} differs (atol={atol}); {context}")
-
-
-def _assert_scaled(got, want, what, context, rtol=GRAD_RTOL):
-    """got == want within rtol relative to the scale max|want| (see the module docstring)."""
-    _assert_float32(got, np.shape(want), what, context)
-    scale = float(np.max(np.abs(want)))
-    np.testing.assert_allclose(
-        got, want, rtol=rtol, atol=rtol * scale,
-        err_msg=f"{what} differs (rtol={rtol} of scale {scale:.3g}); {context}")
-
-
 def _c_run(case, flags):
     """Forward (training) and backward of the core, with the case's upstream gradients."""
     out = ops.gru_forward(case["x"], case["kernel"], case["recurrent_kernel"], case["bias"],
@@ -173,13 +150,13 @@ def _assert_matches_reference(case, flags, context):
     want = ref.gru_backward(*args, case["d_outputs"], case["d_last_state"],
                             **_ref_flags(flags))
 
-    _assert_abs(out.outputs, want_outputs, "outputs", context)
-    _assert_abs(out.last_state, want_last, "last_state", context)
+    assert_abs(out.outputs, want_outputs, "outputs", context)
+    assert_abs(out.last_state, want_last, "last_state", context)
     for name in GRADIENTS:
         if want[name] is None:
             assert getattr(grads, name) is None, f"d_{name} should be None; {context}"
         else:
-            _assert_scaled(getattr(grads, name), want[name], f"d_{name}", context)
+            assert_scaled(getattr(grads, name), want[name], f"d_{name}", context)
 
 
 # ------------------------------------------------------------------------------------
@@ -212,12 +189,12 @@ def test_matches_pytorch_vectors(torch_vectors, name):
 
     # Forward: 1e-5 absolute. Gradients: 1e-4 relative to each array's scale (atol =
     # 1e-4 * max|want|), see the module docstring.
-    _assert_abs(out.outputs, v["outputs"], "outputs", context)
-    _assert_abs(out.last_state, v["last_state"], "last_state", context)
+    assert_abs(out.outputs, v["outputs"], "outputs", context)
+    assert_abs(out.last_state, v["last_state"], "last_state", context)
     for got, key in [(grads.x, "d_x"), (grads.initial_state, "d_h0"),
                      (grads.kernel, "d_kernel"), (grads.recurrent_kernel, "d_recurrent_kernel"),
                      (grads.bias, "d_bias")]:
-        _assert_scaled(got, v[key], key, context)
+        assert_scaled(got, v[key], key, context)
 
 
 # ------------------------------------------------------------------------------------
@@ -239,7 +216,7 @@ def test_matches_keras_golden_values(reset_after, bias_shape, expected):
     out = ops.gru_forward(x, kernel, recurrent_kernel, bias, reset_after=reset_after)
     context = f"Keras golden, x shape (3, 6, 4), H=3, reset_after={reset_after}"
     want = np.repeat(np.array(expected)[:, None], 3, axis=1)
-    _assert_abs(out.last_state, want, "last_state", context, atol=1e-6)
+    assert_abs(out.last_state, want, "last_state", context, atol=1e-6)
     np.testing.assert_array_equal(out.outputs[:, -1], out.last_state, err_msg=context)
 
 
@@ -331,7 +308,7 @@ def test_backward_matches_central_differences(activation, recurrent_activation, 
     # and still catches any wrong term (those are O(scale)).
     for name in GRADIENTS:
         numeric = ref.numerical_gradient(loss, params[name])
-        _assert_scaled(getattr(grads, name), numeric, f"d_{name} (central differences)",
+        assert_scaled(getattr(grads, name), numeric, f"d_{name} (central differences)",
                        context)
 
 
@@ -403,7 +380,7 @@ def test_backward_adds_into_accumulators(reset_after):
     for name, a in acc.items():
         assert getattr(grads, name) is a, f"d_{name} must be the accumulator itself; {context}"
         # The core adds in float32 inside its GEMMs: equal up to that final rounding.
-        _assert_scaled(a, start[name] + getattr(fresh, name), f"accumulated d_{name}", context,
+        assert_scaled(a, start[name] + getattr(fresh, name), f"accumulated d_{name}", context,
                        rtol=1e-6)
     # The same cache served a second backward: input gradients are unchanged.
     np.testing.assert_array_equal(grads.x, fresh.x, err_msg=context)
@@ -428,7 +405,7 @@ def test_two_backwards_accumulate_twice(reset_after, second_forward):
     for name, a in acc.items():
         # 2x up to the rounding of adding the second sum onto the first in float32 (the
         # bias is summed row by row into the accumulator, so not bit-exactly 2x).
-        _assert_scaled(a, 2.0 * getattr(fresh, name), f"twice-accumulated d_{name}",
+        assert_scaled(a, 2.0 * getattr(fresh, name), f"twice-accumulated d_{name}",
                        context, rtol=1e-6)
 
 
