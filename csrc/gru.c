@@ -12,6 +12,10 @@
  *                       q = h_prev U_h + rb_h  (reset_after)  or  r * h_prev  (otherwise)
  * q is what the candidate's recurrent product needs in backward: with reset_after it is
  * the term r multiplies; without, it is the matrix whose product with U_h was taken.
+ *
+ * Work is split by batch rows between jobs (parallel.h): a job computes its rows' input
+ * projections, runs their whole time loop and, in backward, their input gradient. The
+ * weight gradients are one GEMM each over all B*T rows, split by output columns.
  */
 #include <string.h>
 
