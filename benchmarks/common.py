@@ -167,16 +167,7 @@ class Context:
         runs = a.runs if runs is None else runs
         min_time = a.min_time if min_time is None else min_time
         max_runs = a.max_runs if max_runs is None else max_runs
-        for _ in range(warmup):
-            fn()
-        times = []
-        total = 0.0
-        while len(times) < runs or (total < min_time and len(times) < max_runs):
-            t0 = time.perf_counter()
-            fn()
-            dt = time.perf_counter() - t0
-            times.append(dt)
-            total += dt
+        times = time_calls(fn, warmup, runs, min_time, max_runs)
         self.record(times, warmup)
         return times
 
@@ -326,3 +317,19 @@ def time_fit_epochs(ctx, model, x, y, batch_size, callback_base):
                          "per-epoch time from a callback")
     ctx.record(timer.times[warm:], warm)
     ctx.result["samples_per_s"] = len(x) / ctx.result["median_s"]
+
+
+def time_calls(fn, warmup, runs, min_time, max_runs):
+    """Wall times of calls of fn after `warmup` untimed ones: at least `runs`, more until
+    they add up to `min_time` seconds, at most `max_runs`."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    total = 0.0
+    while len(times) < runs or (total < min_time and len(times) < max_runs):
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        total += dt
+    return times

@@ -1,4 +1,5 @@
-"""Rebuilding objects from Keras-style configs, shared by losses and metrics."""
+"""Keras-style configs: rebuilding objects from them (losses, metrics) and showing
+objects by them (schedules, regularizers)."""
 
 import inspect
 
@@ -28,3 +29,13 @@ def from_class_config(kind, config, by_class, builtin_classes, custom_objects):
         if unknown:
             raise ValueError(f"{class_name} config has unknown keys {sorted(unknown)}")
     return cls.from_config(kwargs)
+
+
+def config_repr(obj):
+    """``ClassName(key=value, ...)`` from obj.get_config(), or ``ClassName()`` for an
+    object that has no config."""
+    try:
+        args = ", ".join(f"{k}={v!r}" for k, v in obj.get_config().items())
+    except NotImplementedError:
+        args = ""
+    return f"{type(obj).__name__}({args})"

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from gru_py._config import config_repr
+
 
 def _factor(value, name):
     """A penalty factor: a finite number >= 0, as Keras' validate_float_arg requires."""
@@ -57,11 +59,7 @@ class Regularizer:
         return cls(**config)
 
     def __repr__(self):
-        try:
-            args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        except NotImplementedError:
-            args = ""
-        return f"{type(self).__name__}({args})"
+        return config_repr(self)
 
 
 class _Penalty(Regularizer):

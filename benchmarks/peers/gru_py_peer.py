@@ -8,7 +8,6 @@ Threads: OPENBLAS_NUM_THREADS=2, set by run.py (the default here too).
 
 import os
 import sys
-import time
 import tracemalloc
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
@@ -40,17 +39,7 @@ def info():
 def _best_call_time(fn, min_time=0.2, min_runs=10, max_runs=5000):
     """The fastest of many calls: the reference is a ceiling, and on a shared machine
     noise only ever adds time."""
-    for _ in range(3):
-        fn()
-    times = []
-    total = 0.0
-    while len(times) < min_runs or (total < min_time and len(times) < max_runs):
-        t0 = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t0
-        times.append(dt)
-        total += dt
-    return float(np.min(times))
+    return float(np.min(common.time_calls(fn, 3, min_runs, min_time, max_runs)))
 
 
 def _gemm_time(cache, m, k, n):

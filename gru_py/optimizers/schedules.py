@@ -15,6 +15,8 @@ import numbers
 
 import numpy as np
 
+from gru_py._config import config_repr
+
 
 def _number(owner, arg, value):
     """``value`` as a float, or TypeError naming the argument."""
@@ -74,11 +76,7 @@ class LearningRateSchedule:
         return cls(**config)
 
     def __repr__(self):
-        try:
-            args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        except NotImplementedError:
-            args = ""
-        return f"{type(self).__name__}({args})"
+        return config_repr(self)
 
 
 class _TimeDecay(LearningRateSchedule):
