@@ -208,7 +208,7 @@ def make_reference(d):
         out = ops.gru_forward(x, *w, training=name != "S3", return_sequences=True)
         ref[f"{name}/outputs"] = out.outputs
         if name != "S3":
-            g = ops.gru_backward(out.cache, d_outputs=d[f"{name}/g"])
+            g = ops.rnn_backward(out.cache, d_outputs=d[f"{name}/g"])
             for key in GRU_GRAD_NAMES:
                 ref[f"{name}/grad/{key}"] = getattr(g, key)
     model = build_s2(gru_py)

@@ -53,89 +53,125 @@ typedef enum {
 } gp_activation;
 
 /* ---------------------------------------------------------------------------------- */
-/* GRU                                                                                 */
+/* Recurrent layers: GRU, LSTM and SimpleRNN over whole sequences                      */
 /* ---------------------------------------------------------------------------------- */
 
 /*
- * Keras 3 layout. Gate columns are ordered [z | r | h] (update, reset, candidate) in
- * both the kernel (I, 3H) and the recurrent kernel (H, 3H).
+ * Keras 3 layouts and formulas. G is the number of gate blocks and S the number of state
+ * tensors; kernel (I, G*H) and recurrent_kernel (H, G*H) hold the gate blocks side by
+ * side in the order given below.
  *
+ * GRU, G = 3 [z | r | h], S = 1:
  *   z  = rec_act(x W_z + b_z + h_prev U_z + rb_z)
  *   r  = rec_act(x W_r + b_r + h_prev U_r + rb_r)
  *   reset_after = 1:  hh = act(x W_h + b_h + r * (h_prev U_h + rb_h))   bias (2, 3H)
  *   reset_after = 0:  hh = act(x W_h + b_h + (r * h_prev) U_h)          bias (3H)
  *   h  = z * h_prev + (1 - z) * hh
- *
- * With reset_after = 1, bias row 0 is the input bias b and row 1 the recurrent bias rb.
- * With reset_after = 0 there is one bias b and no recurrent bias.
+ *   With reset_after = 1, bias row 0 is the input bias b and row 1 the recurrent bias rb.
+ * LSTM, G = 4 [i | f | c | o], S = 2 (h, c), bias (4H):
+ *   i = rec_act(.), f = rec_act(.), g = act(.), o = rec_act(.)   with (.) = x W + b + h_prev U
+ *   c = f * c_prev + i * g;   h = o * act(c)
+ * SimpleRNN, G = 1, S = 1, bias (H):   h = act(x W + b + h_prev U)
  *
  * Timestep k of the recurrence reads input column t = k, or t = T-1-k with go_backwards;
- * outputs are stored in processing order (outputs[:, k] is the state after step k), as
+ * outputs are stored in processing order (outputs[:, k] is the output of step k), as
  * Keras does for go_backwards.
+ *
+ * Masks (Keras semantics): where mask[b, t] is 0 the step is skipped for row b: its states
+ * are carried over unchanged and its output is the row's previous output (zeros before the
+ * row's first used step), or zeros when zero_output_for_mask. Skipped steps contribute
+ * nothing to any gradient.
+ *
+ * Dropout (Keras' implementation-1 semantics, one multiplier mask per gate block, the
+ * same at every step): gate g's input projection is (x * m_g) W_g and its recurrent
+ * product (h_prev * rm_g) U_g; the GRU's reset_after = 0 candidate uses (r * h_prev * rm_h)
+ * U_h. The state update itself (z * h_prev, f * c_prev) uses the undropped states.
  */
+typedef enum { GP_CELL_GRU = 0, GP_CELL_LSTM, GP_CELL_SIMPLE_RNN, GP_CELL_COUNT } gp_cell;
+
 typedef struct {
+    gp_cell cell;
     size_t batch;                       /* B >= 1 */
     size_t steps;                       /* T >= 1 */
     size_t input_size;                  /* I >= 1 */
     size_t units;                       /* H >= 1 */
-    gp_activation activation;           /* candidate activation: not SOFTMAX */
-    gp_activation recurrent_activation; /* z and r activation: not SOFTMAX */
-    int reset_after;                    /* 0 or 1 */
+    gp_activation activation;           /* candidate / output activation: not SOFTMAX */
+    gp_activation recurrent_activation; /* gate activation (unused by SimpleRNN): not SOFTMAX */
+    int reset_after;                    /* 0 or 1; GRU only, 0 for the other cells */
     int use_bias;                       /* 0 or 1; 0 means bias is ignored (may be NULL) */
     int go_backwards;                   /* 0 or 1 */
-} gp_gru_config;
+    int zero_output_for_mask;           /* 0 or 1 */
+    int input_dropout;                  /* 0 or 1: per-gate input dropout masks are given */
+    int recurrent_dropout;              /* 0 or 1: per-gate recurrent dropout masks are given */
+} gp_rnn_config;
 
-/* Checks a configuration: sizes non-zero, no size product overflows, flags 0 or 1,
- * activations allowed. Every other gp_gru_* function starts with this check. */
-gp_status gp_gru_check_config(const gp_gru_config *cfg);
+/* G and S of a cell kind; 0 for an unknown kind. */
+size_t gp_rnn_gate_count(gp_cell cell);
+size_t gp_rnn_state_count(gp_cell cell);
 
-/* Floats in the cache that a training forward keeps for backward:
- * (T+1)*B*H states followed by T*B*4H gate values. 0 if the config is invalid. */
-size_t gp_gru_cache_size(const gp_gru_config *cfg);
+/* What a forward reads (and its backward reads again). */
+typedef struct {
+    const float *x;                 /* (B, T, I) */
+    const float *initial_state;     /* (S, B, H), or NULL for zeros */
+    const float *kernel;            /* (I, G*H) */
+    const float *recurrent_kernel;  /* (H, G*H) */
+    const float *bias;              /* see above; NULL allowed when !use_bias */
+    const unsigned char *mask;      /* (B, T), nonzero = the step is used; NULL = all used */
+    const float *input_dropout;     /* (G, B, I) multipliers, when cfg->input_dropout */
+    const float *recurrent_dropout; /* (G, B, H) multipliers, when cfg->recurrent_dropout */
+} gp_rnn_inputs;
 
-/* Floats of scratch memory for gp_gru_forward (training = 1 or 0) or gp_gru_backward
- * (backward = 1). 0 if the config is invalid. */
-size_t gp_gru_forward_workspace_size(const gp_gru_config *cfg, int training);
-size_t gp_gru_backward_workspace_size(const gp_gru_config *cfg);
+/* Where a backward writes. */
+typedef struct {
+    float *d_x;                /* (B, T, I) written */
+    float *d_initial_state;    /* (S, B, H) written; may be NULL if not wanted */
+    float *d_kernel;           /* (I, G*H) accumulated */
+    float *d_recurrent_kernel; /* (H, G*H) accumulated */
+    float *d_bias;             /* like bias, accumulated; ignored (may be NULL) when !use_bias */
+} gp_rnn_gradients;
+
+/* Checks a configuration: known cell, sizes non-zero, no size product overflows, flags 0
+ * or 1, activations allowed. Every other gp_rnn_* function starts with this check. */
+gp_status gp_rnn_check_config(const gp_rnn_config *cfg);
 
 /*
- * Runs the GRU over a whole sequence.
+ * Floats in the cache that a training forward keeps for backward, time-major:
+ *   states (T+1, B, H)  states[0] = initial h, states[k+1] = h after step k
+ *   carries (T+1, B, H) LSTM only, the same for c
+ *   gates (T, B, W)     per step and row: GRU W = 4H [z | r | hh | q], where q is
+ *                       h_prev U_h + rb_h (reset_after) or r * h_prev * rm_h (otherwise);
+ *                       LSTM W = 5H [i | f | g | o | act(c)]; SimpleRNN W = 0.
+ * 0 if the config is invalid.
+ */
+size_t gp_rnn_cache_size(const gp_rnn_config *cfg);
+
+/* Floats of scratch memory for gp_rnn_forward (training = 1 or 0) or gp_rnn_backward.
+ * 0 if the config is invalid. */
+size_t gp_rnn_forward_workspace_size(const gp_rnn_config *cfg, int training);
+size_t gp_rnn_backward_workspace_size(const gp_rnn_config *cfg);
+
+/*
+ * Runs the recurrence over whole sequences.
  *
  *   outputs     (B, T, H)   written; may be NULL when only the last state is wanted
- *   last_state  (B, H)      written; the state after the final step
+ *   last_state  (S, B, H)   written; the states after the final step
  *   cache       (cache_size) written when non-NULL (training); NULL for inference
  *   workspace   (forward_workspace_size(cfg, cache != NULL)) scratch
- *   x           (B, T, I)
- *   initial_state (B, H)    NULL means zeros
- *   kernel      (I, 3H)
- *   recurrent_kernel (H, 3H)
- *   bias        (2, 3H) if reset_after, else (3H); NULL allowed when !use_bias
  */
-gp_status gp_gru_forward(float *outputs, float *last_state, float *cache, float *workspace,
-                         const float *x, const float *initial_state, const float *kernel,
-                         const float *recurrent_kernel, const float *bias,
-                         const gp_gru_config *cfg);
+gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float *workspace,
+                         const gp_rnn_inputs *in, const gp_rnn_config *cfg);
 
 /*
  * Backpropagation through time, from the cache of a training forward with the same
- * config, input and weights.
+ * config and inputs.
  *
- *   d_x                  (B, T, I)  written
- *   d_initial_state      (B, H)     written; may be NULL if not wanted
- *   d_kernel             (I, 3H)    accumulated
- *   d_recurrent_kernel   (H, 3H)    accumulated
- *   d_bias               like bias, accumulated; ignored (may be NULL) when !use_bias
- *   workspace            (backward_workspace_size(cfg)) scratch
- *   cache                (cache_size) from gp_gru_forward
- *   x, kernel, recurrent_kernel: as given to the forward
- *   d_outputs            (B, T, H)  gradient w.r.t. outputs; NULL means zeros
- *   d_last_state         (B, H)     gradient w.r.t. last_state; NULL means zeros
+ *   workspace    (backward_workspace_size(cfg)) scratch
+ *   d_outputs    (B, T, H)  gradient w.r.t. outputs; NULL means zeros
+ *   d_last_state (S, B, H)  gradient w.r.t. last_state; NULL means zeros
  */
-gp_status gp_gru_backward(float *d_x, float *d_initial_state, float *d_kernel,
-                          float *d_recurrent_kernel, float *d_bias, float *workspace,
-                          const float *cache, const float *x, const float *kernel,
-                          const float *recurrent_kernel, const float *d_outputs,
-                          const float *d_last_state, const gp_gru_config *cfg);
+gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const float *cache,
+                          const gp_rnn_inputs *in, const float *d_outputs,
+                          const float *d_last_state, const gp_rnn_config *cfg);
 
 /* ---------------------------------------------------------------------------------- */
 /* Activations on (N, C) rows                                                          */

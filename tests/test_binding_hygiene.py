@@ -86,7 +86,7 @@ def call_gru_backward(**overrides):
     out = ops.gru_forward(*_gru_arrays(reset_after=reset_after).values(),
                           reset_after=reset_after)
     args = _replace({"cache": out.cache, **_gru_upstream()}, overrides)
-    return ops.gru_backward(args.pop("cache"), **args, **overrides)
+    return ops.rnn_backward(args.pop("cache"), **args, **overrides)
 
 
 def call_dense_forward(**overrides):
@@ -304,13 +304,13 @@ OPTION_CASES = [
     _case("gru_forward", TypeError, "return_sequences", ["bool"], "return_sequences-array",
           return_sequences=np.array([True])),
     _case("dense_backward", TypeError, "use_bias", ["bool", "1"], "use_bias-int", use_bias=1),
-    _case("gru_backward", TypeError, "cache", ["GRUCache", "NoneType"], "cache-None",
+    _case("gru_backward", TypeError, "cache", ["RNNCache", "NoneType"], "cache-None",
           cache=None),
-    _case("gru_backward", TypeError, "cache", ["GRUCache", "dict"], "cache-dict", cache={}),
-    _case("gru_backward", TypeError, "cache", ["GRUCache", "ndarray"], "cache-raw-array",
+    _case("gru_backward", TypeError, "cache", ["RNNCache", "dict"], "cache-dict", cache={}),
+    _case("gru_backward", TypeError, "cache", ["RNNCache", "ndarray"], "cache-raw-array",
           cache=lambda valid: valid._data),
-    _case("gru_backward", TypeError, "cache", ["GRUCache", "GRUOutput"], "cache-whole-output",
-          cache=lambda valid: ops.GRUOutput(None, _zeros(B, H), valid)),
+    _case("gru_backward", TypeError, "cache", ["RNNCache", "RNNOutput"], "cache-whole-output",
+          cache=lambda valid: ops.RNNOutput(None, _zeros(B, H), valid)),
 ]
 
 ACCUMULATORS = {
@@ -387,7 +387,7 @@ def test_non_native_byte_order_accumulator_is_rejected_or_correct(entry, name):
 def test_bool_like_flags_and_none_activation_are_accepted():
     """The checks do not over-reject: NumPy bools are bools, None is "linear"."""
     out = call_gru_forward(reset_after=np.True_, training=np.bool_(True), activation=None)
-    grads = ops.gru_backward(out.cache, d_last_state=np.ones((B, H), np.float32))
+    grads = ops.rnn_backward(out.cache, d_last_state=np.ones((B, H), np.float32))
     assert grads.kernel.shape == (I, H3)
     dense = call_dense_backward(use_bias=np.False_, activation=None)
     assert dense.bias is None
@@ -444,7 +444,7 @@ def test_gru_inputs_are_not_mutated(config, layout):
 
     out = ops.gru_forward(**arrays, **options)
     _assert_unchanged(everything, before, "gru_forward")
-    ops.gru_backward(out.cache, **upstream)
+    ops.rnn_backward(out.cache, **upstream)
     _assert_unchanged(everything, before, "gru_backward")
 
 
@@ -502,12 +502,12 @@ def _good_calls(o):
     x, k, rk, b, h0 = (o[f"gru_{n}"] for n in
                        ("x", "kernel", "recurrent_kernel", "bias", "initial_state"))
     out = ops.gru_forward(x, k, rk, b, h0)
-    ops.gru_backward(out.cache, o["gru_d_outputs"], o["gru_d_last_state"],
+    ops.rnn_backward(out.cache, o["gru_d_outputs"], o["gru_d_last_state"],
                      d_kernel=o["gru_d_kernel"], d_recurrent_kernel=o["gru_d_recurrent_kernel"],
                      d_bias=o["gru_d_bias"])
     out = ops.gru_forward(x, k, rk, return_sequences=False)
-    ops.gru_backward(out.cache, d_last_state=o["gru_d_last_state"])
-    ops.gru_backward(out.cache, d_outputs=o["gru_d_outputs"])
+    ops.rnn_backward(out.cache, d_last_state=o["gru_d_last_state"])
+    ops.rnn_backward(out.cache, d_outputs=o["gru_d_outputs"])
     ops.gru_forward(x, k, rk, b, h0, training=False)
     dx, dk, db, y, dy = (o[f"dense_{n}"] for n in ("x", "kernel", "bias", "y", "d_y"))
     ops.dense_forward(dx, dk, db, "tanh")
@@ -528,9 +528,9 @@ def _bad_calls(o):
         lambda: ops.gru_forward(o["nan_x"], k, rk, b, h0),
         lambda: ops.gru_forward(x, o["bad_kernel"], rk, b, h0),
         lambda: ops.gru_forward(x, k, rk, b, o["gru_d_last_state"][:, :-1]),
-        lambda: ops.gru_backward(out.cache, o["gru_d_outputs"], o["gru_d_last_state"],
+        lambda: ops.rnn_backward(out.cache, o["gru_d_outputs"], o["gru_d_last_state"],
                                  d_kernel=o["bad_d_kernel"]),
-        lambda: ops.gru_backward(out.cache, o["gru_d_outputs"], o["gru_d_last_state"],
+        lambda: ops.rnn_backward(out.cache, o["gru_d_outputs"], o["gru_d_last_state"],
                                  d_kernel=o["gru_d_kernel"], d_bias=o["bad_d_kernel"]),
         lambda: ops.dense_forward(dx, o["bad_kernel"]),
         lambda: ops.dense_backward(dx, dk, y, o["bad_d_y"]),
@@ -587,7 +587,7 @@ def _rss_bytes():
 
 def _train_step(arrays, upstream, accumulators):
     out = ops.gru_forward(*arrays.values())
-    ops.gru_backward(out.cache, **upstream, **accumulators)
+    ops.rnn_backward(out.cache, **upstream, **accumulators)
 
 
 def _train_steps(arrays, upstream, accumulators, n):
@@ -630,7 +630,7 @@ SHORT, LONG = 100, 1000
 
 def _backward_peak_floats_per_step(b, i, h):
     """Floats per timestep alive at the peak of forward + backward, which is inside
-    gru_backward's core call (csrc/gru.c, gru_sizes): the forward's outputs (B*H) and
+    gru_backward's core call (csrc/rnn.c, rnn_sizes): the forward's outputs (B*H) and
     cache (states B*H + gates 4*B*H), then backward's d_x (B*I) and its workspace (two
     B*3H gate-gradient buffers). The forward's own workspace (3*B*H per step) is freed
     before and is smaller."""
@@ -646,7 +646,7 @@ def _traced_call(t):
 
     def call():
         out = ops.gru_forward(*arrays.values())
-        return out, ops.gru_backward(out.cache, **upstream)
+        return out, ops.rnn_backward(out.cache, **upstream)
 
     call()
     gc.collect()
@@ -682,7 +682,10 @@ def test_memory_of_a_call_grows_only_by_the_time_proportional_buffers():
     assert abs((long_peak - short_peak) - explained) <= 4 * (LONG - SHORT), (
         f"peak grew by {long_peak - short_peak} bytes from T={SHORT} to T={LONG}; the "
         f"T-proportional buffers explain {explained}")
-    assert short_blocks == long_blocks > 0
+    # A block or two may differ: the interpreter's free lists decide whether a small
+    # object (a tuple, a bound method) comes from the allocator, which tracemalloc sees.
+    # A per-step leak would differ by about 900.
+    assert long_blocks > 0 and abs(short_blocks - long_blocks) <= 2
 
 
 ALLOCATOR_SYMBOLS = {"malloc", "calloc", "realloc", "free", "reallocarray", "posix_memalign",
@@ -787,7 +790,7 @@ MALLOC_COUNT_SCRIPT = textwrap.dedent("""
         for repeat in range(5):
             counter.counter_start()
             out = ops.gru_forward(x, k, rk, bias)
-            grads = ops.gru_backward(out.cache, d_out)
+            grads = ops.rnn_backward(out.cache, d_out)
             seen.append(counter.counter_stop())
             del out, grads
         counts[t] = min(seen[2:])  # the first calls warm caches up
@@ -832,7 +835,7 @@ THREAD_SHAPE = {"b": 8, "t": 40, "i": 16, "h": 64}
 
 def _forward_backward(arrays, upstream):
     out = ops.gru_forward(*arrays.values())
-    grads = ops.gru_backward(out.cache, **upstream)
+    grads = ops.rnn_backward(out.cache, **upstream)
     return (out.outputs, out.last_state, *grads)
 
 
@@ -902,7 +905,7 @@ def test_gil_is_released_during_a_long_call(phase):
         if phase == "gru_forward":
             ops.gru_forward(*arrays.values(), training=False)
         else:
-            ops.gru_backward(out.cache, d_last_state=np.ones((4, 256), np.float32))
+            ops.rnn_backward(out.cache, d_last_state=np.ones((4, 256), np.float32))
         during = progress[0] - before
     finally:
         stop.set()

@@ -1,4 +1,4 @@
-"""ops.GRUBuffers: reused memory gives the same numbers, grows as needed, and a cache
+"""ops.RNNBuffers: reused memory gives the same numbers, grows as needed, and a cache
 overwritten by a later forward is refused rather than silently used."""
 
 import numpy as np
@@ -19,13 +19,13 @@ def _run(arrays, buffers, training=True):
     out = ops.gru_forward(*arrays, training=training, buffers=buffers)
     if not training:
         return [out.outputs, out.last_state]
-    grads = ops.gru_backward(out.cache, np.ones_like(out.outputs))
+    grads = ops.rnn_backward(out.cache, np.ones_like(out.outputs))
     return [out.outputs, out.last_state, *grads[:4]]
 
 
 @pytest.mark.parametrize("training", [True, False])
 def test_buffers_give_the_same_numbers(training):
-    buffers = ops.GRUBuffers()
+    buffers = ops.RNNBuffers()
     for seed, sizes in ((1, {}), (2, {"B": 7, "T": 9}), (3, {"H": 2}), (4, {})):
         arrays = _arrays(seed, **sizes)
         for got, want in zip(_run(arrays, buffers, training), _run(arrays, None, training)):
@@ -33,7 +33,7 @@ def test_buffers_give_the_same_numbers(training):
 
 
 def test_buffers_are_reused_not_reallocated():
-    buffers = ops.GRUBuffers()
+    buffers = ops.RNNBuffers()
     _run(_arrays(5, B=6, T=8), buffers)
     kept = {name: array for name, array in buffers._arrays.items()}
     _run(_arrays(6, B=2, T=3), buffers)  # smaller: the same arrays serve
@@ -41,20 +41,20 @@ def test_buffers_are_reused_not_reallocated():
 
 
 def test_a_cache_overwritten_by_a_later_forward_is_refused():
-    buffers = ops.GRUBuffers()
+    buffers = ops.RNNBuffers()
     first = ops.gru_forward(*_arrays(7), buffers=buffers)
     ops.gru_forward(*_arrays(8), buffers=buffers)
     with pytest.raises(RuntimeError, match="overwritten"):
-        ops.gru_backward(first.cache, np.ones_like(first.outputs))
+        ops.rnn_backward(first.cache, np.ones_like(first.outputs))
 
 
 def test_inference_does_not_invalidate_a_training_cache():
-    buffers = ops.GRUBuffers()
+    buffers = ops.RNNBuffers()
     arrays = _arrays(9)
     out = ops.gru_forward(*arrays, buffers=buffers)
     ops.gru_forward(*arrays, training=False, buffers=buffers)
-    grads = ops.gru_backward(out.cache, np.ones_like(out.outputs))
-    want = ops.gru_backward(ops.gru_forward(*arrays).cache, np.ones_like(out.outputs))
+    grads = ops.rnn_backward(out.cache, np.ones_like(out.outputs))
+    want = ops.rnn_backward(ops.gru_forward(*arrays).cache, np.ones_like(out.outputs))
     np.testing.assert_array_equal(grads.x, want.x)
 
 

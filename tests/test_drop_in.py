@@ -267,7 +267,7 @@ def test_program_5_one_gru_step_by_hand_lowers_the_squared_error():
     errors = [error()]
     for _ in range(50):
         out = ops.gru_forward(x, kernel, recurrent_kernel, bias, h0, training=True)
-        grads = ops.gru_backward(out.cache, d_last_state=2 * (out.last_state - target))
+        grads = ops.rnn_backward(out.cache, d_last_state=2 * (out.last_state - target))
         kernel = kernel - lr * grads.kernel
         recurrent_kernel = recurrent_kernel - lr * grads.recurrent_kernel
         bias = bias - lr * grads.bias

@@ -138,7 +138,7 @@ def _c_run(case, flags):
     """Forward (training) and backward of the core, with the case's upstream gradients."""
     out = ops.gru_forward(case["x"], case["kernel"], case["recurrent_kernel"], case["bias"],
                           case["initial_state"], **flags)
-    grads = ops.gru_backward(out.cache, case["d_outputs"], case["d_last_state"])
+    grads = ops.rnn_backward(out.cache, case["d_outputs"], case["d_last_state"])
     return out, grads
 
 
@@ -185,7 +185,7 @@ def test_matches_pytorch_vectors(torch_vectors, name):
 
     out = ops.gru_forward(v["x"], v["kernel"], v["recurrent_kernel"], v["bias"], initial_state,
                           go_backwards=go_backwards)
-    grads = ops.gru_backward(out.cache, v["d_outputs"], v["d_last_state"])
+    grads = ops.rnn_backward(out.cache, v["d_outputs"], v["d_last_state"])
 
     # Forward: 1e-5 absolute. Gradients: 1e-4 relative to each array's scale (atol =
     # 1e-4 * max|want|), see the module docstring.
@@ -361,7 +361,7 @@ def _accumulators(case, rng=None):
 
 
 def _backward_into(cache, case, acc):
-    return ops.gru_backward(cache, case["d_outputs"], case["d_last_state"],
+    return ops.rnn_backward(cache, case["d_outputs"], case["d_last_state"],
                             d_kernel=acc["kernel"], d_recurrent_kernel=acc["recurrent_kernel"],
                             d_bias=acc["bias"])
 
@@ -451,19 +451,19 @@ def test_missing_upstream_gradients_act_as_zeros(reset_after):
         ((None, None), (zeros_out, zeros_last)),
     ]
     for with_none, with_zeros in pairs:
-        got = ops.gru_backward(out.cache, *with_none)
-        want = ops.gru_backward(out.cache, *with_zeros)
+        got = ops.rnn_backward(out.cache, *with_none)
+        want = ops.rnn_backward(out.cache, *with_zeros)
         for name in GRADIENTS:
             np.testing.assert_array_equal(
                 getattr(got, name), getattr(want, name),
                 err_msg=f"d_{name} with (d_outputs, d_last_state) None in "
                         f"{[a is None for a in with_none]}; {context}")
-    nothing = ops.gru_backward(out.cache)
+    nothing = ops.rnn_backward(out.cache)
     for name in GRADIENTS:
         assert not np.any(getattr(nothing, name)), f"d_{name} without upstream; {context}"
     # And each upstream gradient alone is really used.
-    assert np.any(ops.gru_backward(out.cache, case["d_outputs"]).kernel), context
-    assert np.any(ops.gru_backward(out.cache, None, case["d_last_state"]).kernel), context
+    assert np.any(ops.rnn_backward(out.cache, case["d_outputs"]).kernel), context
+    assert np.any(ops.rnn_backward(out.cache, None, case["d_last_state"]).kernel), context
 
 
 @pytest.mark.parametrize("bad", ["float64", "fortran", "readonly"])
@@ -480,7 +480,7 @@ def test_accumulator_that_cannot_be_updated_in_place_is_rejected(bad):
     }[bad]
     accumulator.flags.writeable = bad != "readonly"
     with pytest.raises(TypeError, match="d_kernel"):
-        ops.gru_backward(out.cache, case["d_outputs"], d_kernel=accumulator)
+        ops.rnn_backward(out.cache, case["d_outputs"], d_kernel=accumulator)
     assert not np.any(accumulator), f"rejected accumulator was modified; seed={seed} {bad}"
 
 
@@ -496,7 +496,7 @@ def _run_all(args, flags):
     """Forward and backward from a dict of ARGUMENTS, as one tuple of arrays."""
     out = ops.gru_forward(args["x"], args["kernel"], args["recurrent_kernel"], args["bias"],
                           args["initial_state"], **flags)
-    grads = ops.gru_backward(out.cache, args["d_outputs"], args["d_last_state"])
+    grads = ops.rnn_backward(out.cache, args["d_outputs"], args["d_last_state"])
     return {"outputs": out.outputs, "last_state": out.last_state,
             **{f"d_{name}": getattr(grads, name) for name in GRADIENTS}}
 

@@ -69,10 +69,6 @@ GRU_UNSUPPORTED = [
     ("kernel_constraint", "non_neg"),
     ("recurrent_constraint", "unit_norm"),
     ("bias_constraint", "max_norm"),
-    ("dropout", 0.2),
-    ("recurrent_dropout", 0.2),
-    ("stateful", True),
-    ("zero_output_for_mask", True),
 ]
 
 DENSE_UNSUPPORTED = [
@@ -570,12 +566,6 @@ def test_get_weights_returns_copies_and_set_weights_copies_in():
 def test_gru_unsupported_argument_raises_naming_it(arg, value):
     with pytest.raises(NotImplementedError, match=rf"\b{arg}="):
         GRU(3, **{arg: value})
-
-
-def test_gru_mask_raises_not_implemented():
-    layer = _gru(seed=55)
-    with pytest.raises(NotImplementedError, match="mask"):
-        layer(_inputs(56), mask=np.ones((B, T), bool))
 
 
 # -- bad input ------------------------------------------------------------------------

@@ -768,19 +768,19 @@ def test_gru_cell_one_step_equals_reference(kwargs, as_list):
     np.testing.assert_allclose(out, expected, **FWD_TOL)
     # Stepping the cell T times is the GRU over the sequence.
     x = _normal(17, (B, T, I)).astype(np.float32)
-    state = cell.get_initial_state(B)
+    states = cell.get_initial_state(B)  # a list of one state, as in Keras 3
     for t in range(T):
-        _, [state] = cell(x[:, t], [state])
+        _, states = cell(x[:, t], states)
     gru = RNN(cell)
-    np.testing.assert_allclose(state, gru(x), **FWD_TOL)
+    np.testing.assert_allclose(states[0], gru(x), **FWD_TOL)
 
 
 def test_gru_cell_initial_state_and_sizes():
     cell = GRUCell(5)
-    state = cell.get_initial_state(3)
+    [state] = cell.get_initial_state(3)
     assert state.shape == (3, 5) and state.dtype == np.float32 and not state.any()
     assert cell.state_size == cell.output_size == 5
-    assert cell.get_initial_state(np.int64(2)).shape == (2, 5)
+    assert cell.get_initial_state(np.int64(2))[0].shape == (2, 5)
 
 
 def test_gru_cell_rejects_sequences():

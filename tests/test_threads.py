@@ -67,7 +67,7 @@ def test_results_do_not_depend_on_the_thread_count(reset_after, restore_threads)
     for threads in (1, 2):
         gru_py.set_num_threads(threads)
         out = ops.gru_forward(x, kernel, recurrent, bias, reset_after=reset_after)
-        grads = ops.gru_backward(out.cache, d_out)
+        grads = ops.rnn_backward(out.cache, d_out)
         results.append([out.outputs, out.last_state, grads.x, grads.initial_state,
                         grads.recurrent_kernel])
     # Each row's recurrence is the same arithmetic whichever thread runs it, but OpenBLAS

@@ -121,7 +121,7 @@ def train_step(ctx, name, task):
     # ops (same core), which catches a model-level wiring difference.
     layer = model.layers[0]
     out = ops.gru_forward(x, *layer.get_weights(), training=True)
-    g = ops.gru_backward(out.cache, d_outputs=ctx.data[f"{name}/g"])
+    g = ops.rnn_backward(out.cache, d_outputs=ctx.data[f"{name}/g"])
     ctx.check("outputs", model.predict_on_batch(x), ctx.ref[f"{name}/outputs"])
     for key in sc.GRU_GRAD_NAMES:
         ctx.check(f"grad {key}", getattr(g, key), ctx.ref[f"{name}/grad/{key}"], relative=True)

@@ -121,8 +121,8 @@ static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, 
 }
 
 /* The cache of a training forward: a 1-D float32 array checked like an input except for
- * the finiteness scan. It can only come from gru_forward (gru_py.ops wraps it in a
- * GRUCache), and scanning several times the state size on every backward costs more than
+ * the finiteness scan. It can only come from rnn_forward (gru_py.ops wraps it in an
+ * RNNCache), and scanning several times the state size on every backward costs more than
  * the step it guards. */
 static PyArrayObject *as_cache(PyObject *obj, const char *op) {
     PyArrayObject *arr = convert_real(obj, op, "cache", NPY_FLOAT32);
@@ -208,35 +208,140 @@ static void release_workspace(float *ws, PyArrayObject *held) {
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* GRU                                                                                 */
+/* Recurrent layers (GRU, LSTM, SimpleRNN)                                             */
 /* ---------------------------------------------------------------------------------- */
 
-/* Checks the weights of a GRU (and the bias, unless NULL) against x (batch, steps,
- * features) and fills cfg's sizes. */
-static int check_gru_weights(const char *op, PyArrayObject *x, PyArrayObject *kernel,
-                             PyArrayObject *recurrent_kernel, PyArrayObject *bias,
-                             gp_gru_config *cfg) {
-    const npy_intp n_batch = PyArray_DIM(x, 0), n_steps = PyArray_DIM(x, 1),
-                   n_in = PyArray_DIM(x, 2);
-    const npy_intp n_units = PyArray_DIM(recurrent_kernel, 0);
-    const npy_intp rk_dims[2] = {n_units, 3 * n_units}, k_dims[2] = {n_in, 3 * n_units};
-    if (check_shape(recurrent_kernel, op, "recurrent_kernel", 2, rk_dims, "(units, 3*units)") < 0 ||
-        check_shape(kernel, op, "kernel", 2, k_dims, "(input features, 3*units)") < 0) {
+/* How states reach the core: gru_py.ops stacks the (batch, units) arrays of a cell's
+ * states (h, and c for an LSTM) into one array. */
+#define STATES_MEANING "(states, batch, units): one (batch, units) array per state"
+
+/* The arrays and configuration that a recurrent forward reads and its backward reads
+ * again, converted and checked. */
+typedef struct {
+    gp_rnn_config cfg;
+    PyArrayObject *x, *kernel, *rk, *bias, *mask, *input_dropout, *recurrent_dropout;
+    char gates_meaning[48]; /* "(input features, G*units)" for messages */
+} rnn_call;
+
+static void rnn_call_release(rnn_call *c) {
+    Py_CLEAR(c->x);
+    Py_CLEAR(c->kernel);
+    Py_CLEAR(c->rk);
+    Py_CLEAR(c->bias);
+    Py_CLEAR(c->mask);
+    Py_CLEAR(c->input_dropout);
+    Py_CLEAR(c->recurrent_dropout);
+}
+
+static gp_rnn_inputs rnn_call_inputs(const rnn_call *c, PyArrayObject *initial_state) {
+    return (gp_rnn_inputs){
+        .x = data_of(c->x),
+        .initial_state = data_of(initial_state),
+        .kernel = data_of(c->kernel),
+        .recurrent_kernel = data_of(c->rk),
+        .bias = data_of(c->bias),
+        .mask = c->mask ? (const unsigned char *)PyArray_DATA(c->mask) : NULL,
+        .input_dropout = data_of(c->input_dropout),
+        .recurrent_dropout = data_of(c->recurrent_dropout),
+    };
+}
+
+/* The expected bias shape of a configuration whose units are known: GRU (2, 3H) or (3H),
+ * LSTM (4H), SimpleRNN (H). Returns its rank. */
+static int bias_shape(const gp_rnn_config *cfg, npy_intp *dims, const char **meaning) {
+    const npy_intp gh = (npy_intp)(gp_rnn_gate_count(cfg->cell) * cfg->units);
+    if (cfg->reset_after) {
+        dims[0] = 2;
+        dims[1] = gh;
+        *meaning = "(2, 3*units) for reset_after=True";
+        return 2;
+    }
+    dims[0] = gh;
+    *meaning = cfg->cell == GP_CELL_GRU    ? "(3*units,) for reset_after=False"
+               : cfg->cell == GP_CELL_LSTM ? "(4*units,)"
+                                           : "(units,)";
+    return 1;
+}
+
+/* The (B, T) mask as a C-contiguous uint8 array (gru_py.ops hands over a bool array's
+ * bytes). */
+static int as_mask(PyObject *obj, const char *op, const gp_rnn_config *cfg, PyArrayObject **out) {
+    *out = NULL;
+    if (obj == Py_None) return 0;
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_UINT8) {
+        PyErr_Format(PyExc_TypeError, "%s: mask must be a uint8 array, got %R", op,
+                     (PyObject *)Py_TYPE(obj));
         return -1;
     }
-    if (bias) {
-        const npy_intp b2[2] = {2, 3 * n_units}, b1[1] = {3 * n_units};
-        const int bad =
-            cfg->reset_after
-                ? check_shape(bias, op, "bias", 2, b2, "(2, 3*units) for reset_after=True")
-                : check_shape(bias, op, "bias", 1, b1, "(3*units,) for reset_after=False");
-        if (bad < 0) return -1;
+    *out = (PyArrayObject *)PyArray_FROM_OTF(obj, NPY_UINT8, NPY_ARRAY_IN_ARRAY);
+    if (!*out) return -1;
+    const npy_intp dims[2] = {(npy_intp)cfg->batch, (npy_intp)cfg->steps};
+    return check_shape(*out, op, "mask", 2, dims, "(batch, timesteps)");
+}
+
+/* A (G, B, n) dropout multiplier array, or NULL for None. */
+static int as_dropout(PyObject *obj, const char *op, const char *name, npy_intp n,
+                      const char *meaning, const gp_rnn_config *cfg, PyArrayObject **out) {
+    if (as_optional_input(obj, op, name, 3, meaning, out) < 0) return -1;
+    if (!*out) return 0;
+    const npy_intp dims[3] = {(npy_intp)gp_rnn_gate_count(cfg->cell), (npy_intp)cfg->batch, n};
+    return check_shape(*out, op, name, 3, dims, meaning);
+}
+
+/*
+ * Converts and checks x, the weights, the bias (unless bias_obj is NULL: a backward only
+ * knows use_bias), the mask and the dropout masks; fills c->cfg's sizes and flags and
+ * checks the configuration. c must be zeroed except for c->cfg's cell, activations and
+ * flags. Returns 0, or -1 with an exception set (the caller still releases c).
+ */
+static int rnn_call_parse(rnn_call *c, const char *op, PyObject *x_obj, PyObject *k_obj,
+                          PyObject *rk_obj, PyObject *bias_obj, PyObject *mask_obj,
+                          PyObject *idrop_obj, PyObject *rdrop_obj) {
+    gp_rnn_config *cfg = &c->cfg;
+    const size_t G = gp_rnn_gate_count(cfg->cell);
+    if (!G) {
+        PyErr_Format(PyExc_ValueError, "%s: unknown cell kind %d", op, (int)cfg->cell);
+        return -1;
     }
-    cfg->batch = (size_t)n_batch;
-    cfg->steps = (size_t)n_steps;
+    snprintf(c->gates_meaning, sizeof c->gates_meaning, "(input features, %zu*units)", G);
+    char rk_meaning[32];
+    snprintf(rk_meaning, sizeof rk_meaning, "(units, %zu*units)", G);
+    if (!(c->x = as_input(x_obj, op, "x", 3, "(batch, timesteps, features)")) ||
+        !(c->kernel = as_input(k_obj, op, "kernel", 2, c->gates_meaning)) ||
+        !(c->rk = as_input(rk_obj, op, "recurrent_kernel", 2, rk_meaning))) {
+        return -1;
+    }
+    const npy_intp n_in = PyArray_DIM(c->x, 2), n_units = PyArray_DIM(c->rk, 0);
+    const npy_intp rk_dims[2] = {n_units, (npy_intp)G * n_units};
+    const npy_intp k_dims[2] = {n_in, (npy_intp)G * n_units};
+    if (check_shape(c->rk, op, "recurrent_kernel", 2, rk_dims, rk_meaning) < 0 ||
+        check_shape(c->kernel, op, "kernel", 2, k_dims, c->gates_meaning) < 0) {
+        return -1;
+    }
+    cfg->batch = (size_t)PyArray_DIM(c->x, 0);
+    cfg->steps = (size_t)PyArray_DIM(c->x, 1);
     cfg->input_size = (size_t)n_in;
     cfg->units = (size_t)n_units;
-    const gp_status status = gp_gru_check_config(cfg);
+    if (bias_obj) {
+        cfg->use_bias = bias_obj != Py_None;
+        npy_intp b_dims[2];
+        const char *b_meaning;
+        const int b_rank = bias_shape(cfg, b_dims, &b_meaning);
+        if (as_optional_input(bias_obj, op, "bias", b_rank, b_meaning, &c->bias) < 0 ||
+            (c->bias && check_shape(c->bias, op, "bias", b_rank, b_dims, b_meaning) < 0)) {
+            return -1;
+        }
+    }
+    if (as_mask(mask_obj, op, cfg, &c->mask) < 0 ||
+        as_dropout(idrop_obj, op, "dropout_mask", n_in, "(gates, batch, features)", cfg,
+                   &c->input_dropout) < 0 ||
+        as_dropout(rdrop_obj, op, "recurrent_dropout_mask", n_units, "(gates, batch, units)", cfg,
+                   &c->recurrent_dropout) < 0) {
+        return -1;
+    }
+    cfg->input_dropout = c->input_dropout != NULL;
+    cfg->recurrent_dropout = c->recurrent_dropout != NULL;
+    const gp_status status = gp_rnn_check_config(cfg);
     if (status != GP_OK) {
         set_status_error(status, op);
         return -1;
@@ -244,65 +349,65 @@ static int check_gru_weights(const char *op, PyArrayObject *x, PyArrayObject *ke
     return 0;
 }
 
-static PyObject *gru_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
+static PyObject *rnn_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
-    static const char *op = "gru_forward";
+    static const char *op = "rnn_forward";
     static char *kwlist[] = {"x",
                              "kernel",
                              "recurrent_kernel",
                              "bias",
                              "initial_state",
+                             "mask",
+                             "dropout_mask",
+                             "recurrent_dropout_mask",
+                             "cell",
                              "activation",
                              "recurrent_activation",
                              "reset_after",
                              "go_backwards",
+                             "zero_output_for_mask",
                              "training",
                              "return_sequences",
                              "workspace",
                              "cache_out",
                              NULL};
-    PyObject *x_obj, *k_obj, *rk_obj, *b_obj, *h0_obj, *ws_obj = Py_None, *cache_obj = Py_None;
-    /* Keyword-only and optional to PyArg; gru_py.ops always passes them, and an activation
-     * left unset is rejected by the core. */
-    int activation = -1, recurrent_activation = -1, reset_after = 1, go_backwards = 0, training = 0,
-        return_sequences = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO|$iippppOO:gru_forward", kwlist, &x_obj,
-                                     &k_obj, &rk_obj, &b_obj, &h0_obj, &activation,
-                                     &recurrent_activation, &reset_after, &go_backwards, &training,
-                                     &return_sequences, &ws_obj, &cache_obj)) {
+    PyObject *x_obj, *k_obj, *rk_obj, *b_obj, *h0_obj, *mask_obj, *idrop_obj, *rdrop_obj;
+    PyObject *ws_obj = Py_None, *cache_obj = Py_None;
+    /* Keyword-only and optional to PyArg; gru_py.ops always passes them, and a cell or an
+     * activation left unset is rejected. */
+    int cell = -1, activation = -1, recurrent_activation = -1, reset_after = 0, go_backwards = 0,
+        zero_output = 0, training = 0, return_sequences = 0;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "OOOOOOOO|$iiipppppOO:rnn_forward", kwlist, &x_obj, &k_obj, &rk_obj,
+            &b_obj, &h0_obj, &mask_obj, &idrop_obj, &rdrop_obj, &cell, &activation,
+            &recurrent_activation, &reset_after, &go_backwards, &zero_output, &training,
+            &return_sequences, &ws_obj, &cache_obj)) {
         return NULL;
     }
-    gp_gru_config cfg = {.activation = (gp_activation)activation,
-                         .recurrent_activation = (gp_activation)recurrent_activation,
-                         .reset_after = reset_after,
-                         .use_bias = b_obj != Py_None,
-                         .go_backwards = go_backwards};
-    PyArrayObject *x = NULL, *kernel = NULL, *rk = NULL, *bias = NULL, *h0 = NULL;
-    PyArrayObject *outputs = NULL, *last_state = NULL, *cache = NULL;
+    rnn_call c = {.cfg = {.cell = (gp_cell)cell,
+                          .activation = (gp_activation)activation,
+                          .recurrent_activation = (gp_activation)recurrent_activation,
+                          .reset_after = reset_after,
+                          .go_backwards = go_backwards,
+                          .zero_output_for_mask = zero_output}};
+    PyArrayObject *h0 = NULL, *outputs = NULL, *last_state = NULL, *cache = NULL;
     PyObject *result = NULL;
     float *ws = NULL;
     PyArrayObject *ws_held = NULL;
 
-    x = as_input(x_obj, op, "x", 3, "(batch, timesteps, features)");
-    if (!x) goto error;
-    kernel = as_input(k_obj, op, "kernel", 2, "(input features, 3*units)");
-    if (!kernel) goto error;
-    rk = as_input(rk_obj, op, "recurrent_kernel", 2, "(units, 3*units)");
-    if (!rk) goto error;
-    if (as_optional_input(b_obj, op, "bias", reset_after ? 2 : 1,
-                          reset_after ? "(2, 3*units)" : "(3*units,)", &bias) < 0) {
+    if (rnn_call_parse(&c, op, x_obj, k_obj, rk_obj, b_obj, mask_obj, idrop_obj, rdrop_obj) < 0) {
         goto error;
     }
-    if (check_gru_weights(op, x, kernel, rk, bias, &cfg) < 0) goto error;
-    if (as_optional_input(h0_obj, op, "initial_state", 2, "(batch, units)", &h0) < 0) goto error;
-    const npy_intp state_dims[2] = {(npy_intp)cfg.batch, (npy_intp)cfg.units};
-    if (h0 && check_shape(h0, op, "initial_state", 2, state_dims, "(batch, units)") < 0) {
+    const gp_rnn_config *cfg = &c.cfg;
+    const npy_intp state_dims[3] = {(npy_intp)gp_rnn_state_count(cfg->cell), (npy_intp)cfg->batch,
+                                    (npy_intp)cfg->units};
+    if (as_optional_input(h0_obj, op, "initial_state", 3, STATES_MEANING, &h0) < 0 ||
+        (h0 && check_shape(h0, op, "initial_state", 3, state_dims, STATES_MEANING) < 0)) {
         goto error;
     }
-
-    const npy_intp out_dims[3] = {(npy_intp)cfg.batch, (npy_intp)cfg.steps, (npy_intp)cfg.units};
-    const npy_intp cache_dims[1] = {(npy_intp)gp_gru_cache_size(&cfg)};
-    last_state = (PyArrayObject *)PyArray_SimpleNew(2, state_dims, NPY_FLOAT32);
+    const npy_intp out_dims[3] = {(npy_intp)cfg->batch, (npy_intp)cfg->steps, (npy_intp)cfg->units};
+    const npy_intp cache_dims[1] = {(npy_intp)gp_rnn_cache_size(cfg)};
+    last_state = (PyArrayObject *)PyArray_SimpleNew(3, state_dims, NPY_FLOAT32);
     if (!last_state) goto error;
     if (return_sequences) {
         outputs = (PyArrayObject *)PyArray_SimpleNew(3, out_dims, NPY_FLOAT32);
@@ -314,13 +419,13 @@ static PyObject *gru_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
                     : as_inplace(cache_obj, op, "cache_out", 1, cache_dims, "(the cache size)");
         if (!cache) goto error;
     }
-    ws = get_workspace(ws_obj, op, gp_gru_forward_workspace_size(&cfg, training), &ws_held);
+    ws = get_workspace(ws_obj, op, gp_rnn_forward_workspace_size(cfg, training), &ws_held);
     if (!ws) goto error;
 
+    const gp_rnn_inputs in = rnn_call_inputs(&c, h0);
     gp_status status;
     Py_BEGIN_ALLOW_THREADS;
-    status = gp_gru_forward(data_of(outputs), data_of(last_state), data_of(cache), ws, data_of(x),
-                            data_of(h0), data_of(kernel), data_of(rk), data_of(bias), &cfg);
+    status = gp_rnn_forward(data_of(outputs), data_of(last_state), data_of(cache), ws, &in, cfg);
     Py_END_ALLOW_THREADS;
     if (status != GP_OK) {
         set_status_error(status, op);
@@ -330,10 +435,7 @@ static PyObject *gru_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
                            cache ? (PyObject *)cache : Py_None);
 error:
     release_workspace(ws, ws_held);
-    Py_XDECREF(x);
-    Py_XDECREF(kernel);
-    Py_XDECREF(rk);
-    Py_XDECREF(bias);
+    rnn_call_release(&c);
     Py_XDECREF(h0);
     Py_XDECREF(outputs);
     Py_XDECREF(last_state);
@@ -341,94 +443,107 @@ error:
     return result;
 }
 
-static PyObject *gru_backward(PyObject *self, PyObject *args, PyObject *kwargs) {
+static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
-    static const char *op = "gru_backward";
+    static const char *op = "rnn_backward";
     static char *kwlist[] = {"cache",
                              "x",
                              "kernel",
                              "recurrent_kernel",
+                             "mask",
+                             "dropout_mask",
+                             "recurrent_dropout_mask",
                              "d_outputs",
                              "d_last_state",
                              "d_kernel",
                              "d_recurrent_kernel",
                              "d_bias",
+                             "cell",
                              "activation",
                              "recurrent_activation",
                              "reset_after",
                              "use_bias",
                              "go_backwards",
+                             "zero_output_for_mask",
                              "workspace",
                              NULL};
-    PyObject *cache_obj, *x_obj, *k_obj, *rk_obj, *dout_obj, *dlast_obj, *dk_obj, *drk_obj, *db_obj;
+    PyObject *cache_obj, *x_obj, *k_obj, *rk_obj, *mask_obj, *idrop_obj, *rdrop_obj, *dout_obj,
+        *dlast_obj, *dk_obj, *drk_obj, *db_obj;
     PyObject *ws_obj = Py_None;
-    int activation = -1, recurrent_activation = -1, reset_after = 1, use_bias = 1, go_backwards = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOO|$iipppO:gru_backward", kwlist,
-                                     &cache_obj, &x_obj, &k_obj, &rk_obj, &dout_obj, &dlast_obj,
-                                     &dk_obj, &drk_obj, &db_obj, &activation, &recurrent_activation,
-                                     &reset_after, &use_bias, &go_backwards, &ws_obj)) {
+    int cell = -1, activation = -1, recurrent_activation = -1, reset_after = 0, use_bias = 1,
+        go_backwards = 0, zero_output = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOOOOO|$iiippppO:rnn_backward", kwlist,
+                                     &cache_obj, &x_obj, &k_obj, &rk_obj, &mask_obj, &idrop_obj,
+                                     &rdrop_obj, &dout_obj, &dlast_obj, &dk_obj, &drk_obj, &db_obj,
+                                     &cell, &activation, &recurrent_activation, &reset_after,
+                                     &use_bias, &go_backwards, &zero_output, &ws_obj)) {
         return NULL;
     }
-    gp_gru_config cfg = {.activation = (gp_activation)activation,
-                         .recurrent_activation = (gp_activation)recurrent_activation,
-                         .reset_after = reset_after,
-                         .use_bias = use_bias,
-                         .go_backwards = go_backwards};
-    PyArrayObject *cache = NULL, *x = NULL, *kernel = NULL, *rk = NULL, *d_out = NULL,
-                  *d_last = NULL;
+    rnn_call c = {.cfg = {.cell = (gp_cell)cell,
+                          .activation = (gp_activation)activation,
+                          .recurrent_activation = (gp_activation)recurrent_activation,
+                          .reset_after = reset_after,
+                          .use_bias = use_bias,
+                          .go_backwards = go_backwards,
+                          .zero_output_for_mask = zero_output}};
+    PyArrayObject *cache = NULL, *d_out = NULL, *d_last = NULL;
     PyArrayObject *d_x = NULL, *d_h0 = NULL, *d_kernel = NULL, *d_rk = NULL, *d_bias = NULL;
     PyObject *result = NULL;
     float *ws = NULL;
     PyArrayObject *ws_held = NULL;
 
-    x = as_input(x_obj, op, "x", 3, "(batch, timesteps, features)");
-    if (!x) goto error;
-    kernel = as_input(k_obj, op, "kernel", 2, "(input features, 3*units)");
-    if (!kernel) goto error;
-    rk = as_input(rk_obj, op, "recurrent_kernel", 2, "(units, 3*units)");
-    if (!rk) goto error;
-    if (check_gru_weights(op, x, kernel, rk, NULL, &cfg) < 0) goto error;
-    const npy_intp n_batch = (npy_intp)cfg.batch, n_steps = (npy_intp)cfg.steps,
-                   n_in = (npy_intp)cfg.input_size, n_units = (npy_intp)cfg.units;
-    cache = as_cache(cache_obj, op);
-    if (!cache) goto error;
-    const npy_intp cache_dims[1] = {(npy_intp)gp_gru_cache_size(&cfg)};
-    if (check_shape(cache, op, "cache", 1, cache_dims,
-                    "(the cache of a training gru_forward with this configuration)") < 0) {
+    if (rnn_call_parse(&c, op, x_obj, k_obj, rk_obj, NULL, mask_obj, idrop_obj, rdrop_obj) < 0) {
         goto error;
     }
-    const npy_intp out_dims[3] = {n_batch, n_steps, n_units}, state_dims[2] = {n_batch, n_units};
+    const gp_rnn_config *cfg = &c.cfg;
+    const npy_intp n_batch = (npy_intp)cfg->batch, n_steps = (npy_intp)cfg->steps,
+                   n_in = (npy_intp)cfg->input_size, n_units = (npy_intp)cfg->units;
+    cache = as_cache(cache_obj, op);
+    if (!cache) goto error;
+    const npy_intp cache_dims[1] = {(npy_intp)gp_rnn_cache_size(cfg)};
+    if (check_shape(cache, op, "cache", 1, cache_dims,
+                    "(the cache of a training rnn_forward with this configuration)") < 0) {
+        goto error;
+    }
+    const npy_intp out_dims[3] = {n_batch, n_steps, n_units};
+    const npy_intp state_dims[3] = {(npy_intp)gp_rnn_state_count(cfg->cell), n_batch, n_units};
     if (as_optional_input(dout_obj, op, "d_outputs", 3, "(batch, timesteps, units)", &d_out) < 0 ||
         (d_out &&
          check_shape(d_out, op, "d_outputs", 3, out_dims, "(batch, timesteps, units)") < 0) ||
-        as_optional_input(dlast_obj, op, "d_last_state", 2, "(batch, units)", &d_last) < 0 ||
-        (d_last && check_shape(d_last, op, "d_last_state", 2, state_dims, "(batch, units)") < 0)) {
+        as_optional_input(dlast_obj, op, "d_last_state", 3, STATES_MEANING, &d_last) < 0 ||
+        (d_last && check_shape(d_last, op, "d_last_state", 3, state_dims, STATES_MEANING) < 0)) {
         goto error;
     }
-    const npy_intp k_dims[2] = {n_in, 3 * n_units}, rk_dims[2] = {n_units, 3 * n_units};
-    const npy_intp b2[2] = {2, 3 * n_units}, b1[1] = {3 * n_units};
-    d_kernel = as_accumulator(dk_obj, op, "d_kernel", 2, k_dims, "(input features, 3*units)");
+    const npy_intp gh = PyArray_DIM(c.rk, 1);
+    const npy_intp k_dims[2] = {n_in, gh}, rk_dims[2] = {n_units, gh};
+    d_kernel = as_accumulator(dk_obj, op, "d_kernel", 2, k_dims, c.gates_meaning);
     if (!d_kernel) goto error;
-    d_rk = as_accumulator(drk_obj, op, "d_recurrent_kernel", 2, rk_dims, "(units, 3*units)");
+    d_rk = as_accumulator(drk_obj, op, "d_recurrent_kernel", 2, rk_dims, "(units, gates*units)");
     if (!d_rk) goto error;
     if (use_bias) {
-        d_bias = reset_after ? as_accumulator(db_obj, op, "d_bias", 2, b2, "(2, 3*units)")
-                             : as_accumulator(db_obj, op, "d_bias", 1, b1, "(3*units,)");
+        npy_intp b_dims[2];
+        const char *b_meaning;
+        const int b_rank = bias_shape(cfg, b_dims, &b_meaning);
+        d_bias = as_accumulator(db_obj, op, "d_bias", b_rank, b_dims, b_meaning);
         if (!d_bias) goto error;
     }
     const npy_intp x_dims[3] = {n_batch, n_steps, n_in};
     d_x = (PyArrayObject *)PyArray_SimpleNew(3, x_dims, NPY_FLOAT32);
     if (!d_x) goto error;
-    d_h0 = (PyArrayObject *)PyArray_SimpleNew(2, state_dims, NPY_FLOAT32);
+    d_h0 = (PyArrayObject *)PyArray_SimpleNew(3, state_dims, NPY_FLOAT32);
     if (!d_h0) goto error;
-    ws = get_workspace(ws_obj, op, gp_gru_backward_workspace_size(&cfg), &ws_held);
+    ws = get_workspace(ws_obj, op, gp_rnn_backward_workspace_size(cfg), &ws_held);
     if (!ws) goto error;
 
+    const gp_rnn_inputs in = rnn_call_inputs(&c, NULL);
+    const gp_rnn_gradients grads = {.d_x = data_of(d_x),
+                                    .d_initial_state = data_of(d_h0),
+                                    .d_kernel = data_of(d_kernel),
+                                    .d_recurrent_kernel = data_of(d_rk),
+                                    .d_bias = data_of(d_bias)};
     gp_status status;
     Py_BEGIN_ALLOW_THREADS;
-    status = gp_gru_backward(data_of(d_x), data_of(d_h0), data_of(d_kernel), data_of(d_rk),
-                             data_of(d_bias), ws, data_of(cache), data_of(x), data_of(kernel),
-                             data_of(rk), data_of(d_out), data_of(d_last), &cfg);
+    status = gp_rnn_backward(&grads, ws, data_of(cache), &in, data_of(d_out), data_of(d_last), cfg);
     Py_END_ALLOW_THREADS;
     if (status != GP_OK) {
         set_status_error(status, op);
@@ -438,10 +553,8 @@ static PyObject *gru_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
         Py_BuildValue("(OOOOO)", d_x, d_h0, d_kernel, d_rk, d_bias ? (PyObject *)d_bias : Py_None);
 error:
     release_workspace(ws, ws_held);
+    rnn_call_release(&c);
     Py_XDECREF(cache);
-    Py_XDECREF(x);
-    Py_XDECREF(kernel);
-    Py_XDECREF(rk);
     Py_XDECREF(d_out);
     Py_XDECREF(d_last);
     Py_XDECREF(d_x);
@@ -452,40 +565,41 @@ error:
     return result;
 }
 
-/* The float counts a GRU call of these sizes needs, for callers that keep reusable
+/* The float counts a recurrent call of these sizes needs, for callers that keep reusable
  * buffers: (cache, training forward workspace, inference forward workspace, backward
- * workspace). */
-static PyObject *gru_buffer_sizes(PyObject *self, PyObject *args) {
+ * workspace). Only the cell, the sizes and the dropout flags change them. */
+static PyObject *rnn_buffer_sizes(PyObject *self, PyObject *args) {
     (void)self;
+    int cell, input_dropout, recurrent_dropout;
     Py_ssize_t batch, steps, features, units;
-    if (!PyArg_ParseTuple(args, "nnnn:gru_buffer_sizes", &batch, &steps, &features, &units)) {
+    if (!PyArg_ParseTuple(args, "innnnpp:rnn_buffer_sizes", &cell, &batch, &steps, &features,
+                          &units, &input_dropout, &recurrent_dropout)) {
         return NULL;
     }
     if (batch < 1 || steps < 1 || features < 1 || units < 1) {
         PyErr_Format(PyExc_ValueError,
-                     "gru_buffer_sizes: sizes must be positive, got (%zd, %zd, "
-                     "%zd, %zd)",
-                     batch, steps, features, units);
+                     "rnn_buffer_sizes: sizes must be positive, got (%zd, %zd, %zd, %zd)", batch,
+                     steps, features, units);
         return NULL;
     }
-    const gp_gru_config cfg = {.batch = (size_t)batch,
+    const gp_rnn_config cfg = {.cell = (gp_cell)cell,
+                               .batch = (size_t)batch,
                                .steps = (size_t)steps,
                                .input_size = (size_t)features,
                                .units = (size_t)units,
                                .activation = GP_ACT_TANH,
                                .recurrent_activation = GP_ACT_SIGMOID,
-                               .reset_after = 1,
-                               .use_bias = 1,
-                               .go_backwards = 0};
-    const gp_status status = gp_gru_check_config(&cfg);
+                               .input_dropout = input_dropout,
+                               .recurrent_dropout = recurrent_dropout};
+    const gp_status status = gp_rnn_check_config(&cfg);
     if (status != GP_OK) {
-        set_status_error(status, "gru_buffer_sizes");
+        set_status_error(status, "rnn_buffer_sizes");
         return NULL;
     }
-    return Py_BuildValue("(nnnn)", (Py_ssize_t)gp_gru_cache_size(&cfg),
-                         (Py_ssize_t)gp_gru_forward_workspace_size(&cfg, 1),
-                         (Py_ssize_t)gp_gru_forward_workspace_size(&cfg, 0),
-                         (Py_ssize_t)gp_gru_backward_workspace_size(&cfg));
+    return Py_BuildValue("(nnnn)", (Py_ssize_t)gp_rnn_cache_size(&cfg),
+                         (Py_ssize_t)gp_rnn_forward_workspace_size(&cfg, 1),
+                         (Py_ssize_t)gp_rnn_forward_workspace_size(&cfg, 0),
+                         (Py_ssize_t)gp_rnn_backward_workspace_size(&cfg));
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1013,12 +1127,12 @@ static PyObject *set_num_threads(PyObject *self, PyObject *arg) {
 }
 
 static PyMethodDef core_methods[] = {
-    {"gru_forward", (PyCFunction)(void (*)(void))gru_forward, METH_VARARGS | METH_KEYWORDS,
-     "Private: see gru_py.ops.gru_forward."},
-    {"gru_backward", (PyCFunction)(void (*)(void))gru_backward, METH_VARARGS | METH_KEYWORDS,
-     "Private: see gru_py.ops.gru_backward."},
-    {"gru_buffer_sizes", gru_buffer_sizes, METH_VARARGS,
-     "Private: float counts of a GRU call's cache and workspaces."},
+    {"rnn_forward", (PyCFunction)(void (*)(void))rnn_forward, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.ops.gru_forward, lstm_forward and simple_rnn_forward."},
+    {"rnn_backward", (PyCFunction)(void (*)(void))rnn_backward, METH_VARARGS | METH_KEYWORDS,
+     "Private: see gru_py.ops.rnn_backward."},
+    {"rnn_buffer_sizes", rnn_buffer_sizes, METH_VARARGS,
+     "Private: float counts of a recurrent call's cache and workspaces."},
     {"dense_forward", (PyCFunction)(void (*)(void))dense_forward, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.ops.dense_forward."},
     {"dense_backward", (PyCFunction)(void (*)(void))dense_backward, METH_VARARGS | METH_KEYWORDS,
@@ -1071,6 +1185,9 @@ PyMODINIT_FUNC PyInit__core(void) {
         const char *name;
         int value;
     } codes[] = {
+        {"CELL_GRU", GP_CELL_GRU},
+        {"CELL_LSTM", GP_CELL_LSTM},
+        {"CELL_SIMPLE_RNN", GP_CELL_SIMPLE_RNN},
         {"ACT_LINEAR", GP_ACT_LINEAR},
         {"ACT_SIGMOID", GP_ACT_SIGMOID},
         {"ACT_TANH", GP_ACT_TANH},

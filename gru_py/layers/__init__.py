@@ -5,12 +5,14 @@ from gru_py.layers.core import Activation, Dropout, Flatten, Input, InputLayer, 
 from gru_py.layers.dense import Dense
 from gru_py.layers.embedding import Embedding
 from gru_py.layers.gru import GRU, GRUCell
+from gru_py.layers.lstm import LSTM, LSTMCell
 from gru_py.layers.merging import Add, Concatenate
 from gru_py.layers.rnn import RNN
+from gru_py.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 _CLASSES = {cls.__name__: cls for cls in (
-    Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, GRU, GRUCell,
-    InputLayer, Reshape, RNN)}
+    Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, GRU, GRUCell, LSTM,
+    LSTMCell, InputLayer, Reshape, RNN, SimpleRNN, SimpleRNNCell)}
 
 
 def serialize(layer):

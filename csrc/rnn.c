@@ -1,0 +1,860 @@
+/*
+ * rnn.c: GRU, LSTM and SimpleRNN over whole sequences: forward (training or inference)
+ * and backpropagation through time, in the Keras 3 layouts described in gru_py.h, with
+ * masks and dropout masks. State carried between calls is the caller's business.
+ *
+ * B batch, T timesteps, I input features, H units, G gate blocks, S state tensors; k is
+ * a processing step and t the input column it reads (t = k, or T-1-k with go_backwards).
+ *
+ * What the three cells share lives here once: the input projection of all timesteps as
+ * one GEMM, the time loop with masks, the recurrent products (one GEMM per step, or one
+ * per gate block under recurrent dropout), the input gradient and the weight gradients as
+ * GEMMs over all B*T rows. Each cell adds its step: gate math forward, and gate gradients
+ * backward, for the rows of one job.
+ *
+ * Work is split by batch rows between jobs (parallel.h): a job computes its rows' input
+ * projections, runs their whole time loop and, in backward, their input gradient. The
+ * weight gradients are one GEMM each over all B*T rows, split by output columns.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "activations.h"
+#include "blas.h"
+#include "common.h"
+#include "parallel.h"
+
+/* Every buffer size of one configuration, in floats, computed once without overflow. */
+typedef struct {
+    size_t G, S;      /* gate blocks, state tensors */
+    size_t W;         /* cached gate floats per row and step */
+    size_t gh;        /* G*H: width of the gate pre-activations */
+    size_t bh;        /* B*H: one state */
+    size_t rows;      /* B*T: rows of the time-batched GEMMs */
+    size_t proj;      /* B*T*G*H: input projections, or gate gradients */
+    size_t states;    /* (T+1)*B*H: one state tensor over time */
+    size_t cache;     /* S*states + T*B*W */
+    size_t x_size;    /* B*T*I: dropped-out inputs, when input dropout is on */
+    size_t tbh;       /* T*B*H: dropped-out states, when recurrent dropout is on */
+    size_t fwd_train; /* proj + B*G*H + B*H (+ x_size) */
+    size_t fwd_infer; /* fwd_train + 2*S*B*H + B*W */
+    size_t bwd;       /* 2*proj + (S+2)*B*H + B (+ x_size) (+ tbh) */
+} rnn_sizes;
+
+size_t gp_rnn_gate_count(gp_cell cell) {
+    switch (cell) {
+    case GP_CELL_GRU:
+        return 3;
+    case GP_CELL_LSTM:
+        return 4;
+    case GP_CELL_SIMPLE_RNN:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+size_t gp_rnn_state_count(gp_cell cell) {
+    return cell == GP_CELL_LSTM ? 2 : (gp_rnn_gate_count(cell) ? 1 : 0);
+}
+
+/* Cached gate floats per row and step, in units of H. */
+static size_t cached_gate_blocks(gp_cell cell) {
+    return cell == GP_CELL_GRU ? 4 : (cell == GP_CELL_LSTM ? 5 : 0);
+}
+
+/* Sum of n sizes into *out; 1 on overflow. */
+static int add_overflows(const size_t *terms, size_t n, size_t *out) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (__builtin_add_overflow(total, terms[i], &total)) return 1;
+    }
+    *out = total;
+    return 0;
+}
+
+static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
+    const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
+    s->G = gp_rnn_gate_count(cfg->cell);
+    s->S = gp_rnn_state_count(cfg->cell);
+    size_t t1, b_gh, b_w, s_states, gates, w = cached_gate_blocks(cfg->cell);
+    if (gp_mul_overflows(w, H, &s->W) || gp_mul_overflows(s->G, H, &s->gh) ||
+        gp_mul_overflows(B, H, &s->bh) || gp_mul_overflows(B, T, &s->rows) ||
+        gp_mul_overflows(s->rows, s->gh, &s->proj) || gp_mul_overflows(B, s->gh, &b_gh) ||
+        gp_mul_overflows(B, s->W, &b_w) || __builtin_add_overflow(T, 1, &t1) ||
+        gp_mul_overflows(t1, s->bh, &s->states) || gp_mul_overflows(s->S, s->states, &s_states) ||
+        gp_mul_overflows(s->rows, s->W, &gates) || gp_mul_overflows(s->rows, I, &s->x_size) ||
+        gp_mul_overflows(T, s->bh, &s->tbh)) {
+        return GP_ERR_BAD_SIZE;
+    }
+    const size_t x_drop = cfg->input_dropout ? s->x_size : 0;
+    const size_t h_drop = cfg->recurrent_dropout ? s->tbh : 0;
+    const size_t cache[] = {s_states, gates};
+    const size_t train[] = {s->proj, b_gh, s->bh, x_drop};
+    const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop, h_drop};
+    if (add_overflows(cache, 2, &s->cache) || add_overflows(train, 4, &s->fwd_train) ||
+        add_overflows(bwd, 9, &s->bwd)) {
+        return GP_ERR_BAD_SIZE;
+    }
+    const size_t infer[] = {s->fwd_train, s->bh, s->bh, s->bh, s->bh, b_w};
+    if (add_overflows(infer, 6, &s->fwd_infer)) return GP_ERR_BAD_SIZE;
+    /* Callers turn float counts into bytes, and BLAS takes int sizes and strides. */
+    if (!gp_fits_float_buffer(s->cache) || !gp_fits_float_buffer(s->fwd_infer) ||
+        !gp_fits_float_buffer(s->bwd) || !gp_fits_blas_int(s->rows) ||
+        !gp_fits_blas_int(s->W > s->gh ? s->W : s->gh) || !gp_fits_blas_int(I)) {
+        return GP_ERR_BAD_SIZE;
+    }
+    return GP_OK;
+}
+
+gp_status gp_rnn_check_config(const gp_rnn_config *cfg) {
+    if (!cfg) return GP_ERR_NULL_POINTER;
+    if (!gp_rnn_gate_count(cfg->cell)) return GP_ERR_BAD_PARAMETER;
+    if (!cfg->batch || !cfg->steps || !cfg->input_size || !cfg->units) return GP_ERR_BAD_SIZE;
+    if (!gp_is_flag(cfg->reset_after) || !gp_is_flag(cfg->use_bias) ||
+        !gp_is_flag(cfg->go_backwards) || !gp_is_flag(cfg->zero_output_for_mask) ||
+        !gp_is_flag(cfg->input_dropout) || !gp_is_flag(cfg->recurrent_dropout) ||
+        (cfg->reset_after && cfg->cell != GP_CELL_GRU)) {
+        return GP_ERR_BAD_FLAG;
+    }
+    if (!gp_act_is_elementwise(cfg->activation) ||
+        !gp_act_is_elementwise(cfg->recurrent_activation)) {
+        return GP_ERR_BAD_ACTIVATION;
+    }
+    rnn_sizes s;
+    return rnn_compute_sizes(cfg, &s);
+}
+
+size_t gp_rnn_cache_size(const gp_rnn_config *cfg) {
+    rnn_sizes s;
+    return gp_rnn_check_config(cfg) == GP_OK && rnn_compute_sizes(cfg, &s) == GP_OK ? s.cache : 0;
+}
+
+size_t gp_rnn_forward_workspace_size(const gp_rnn_config *cfg, int training) {
+    rnn_sizes s;
+    if (gp_rnn_check_config(cfg) != GP_OK || rnn_compute_sizes(cfg, &s) != GP_OK) return 0;
+    return training ? s.fwd_train : s.fwd_infer;
+}
+
+size_t gp_rnn_backward_workspace_size(const gp_rnn_config *cfg) {
+    rnn_sizes s;
+    return gp_rnn_check_config(cfg) == GP_OK && rnn_compute_sizes(cfg, &s) == GP_OK ? s.bwd : 0;
+}
+
+static inline size_t input_column(const gp_rnn_config *cfg, size_t k) {
+    return cfg->go_backwards ? cfg->steps - 1 - k : k;
+}
+
+/* Fills each of `rows` rows of width n with v, or zeros when v is NULL. */
+static void fill_rows(float *dst, const float *v, size_t rows, size_t n) {
+    for (size_t i = 0; i < rows; i++) {
+        if (v) {
+            memcpy(dst + i * n, v, n * sizeof(float));
+        } else {
+            memset(dst + i * n, 0, n * sizeof(float));
+        }
+    }
+}
+
+/* dst[r, :] = src[r, :] * m[r / per_mask_row, :] for `rows` rows of width n: a dropout
+ * mask row applies to every timestep of its batch row. */
+static void apply_row_mask(float *dst, const float *src, const float *m, size_t rows,
+                           size_t per_mask_row, size_t n) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *mr = m + (r / per_mask_row) * n;
+        for (size_t j = 0; j < n; j++) dst[r * n + j] = src[r * n + j] * mr[j];
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The recurrent products, with or without recurrent dropout                           */
+/* ---------------------------------------------------------------------------------- */
+
+/* Per-gate recurrent dropout masks of a job's rows: gate g's (rows, H) mask starts at
+ * base + g * gate_stride. base is NULL without recurrent dropout. */
+typedef struct {
+    const float *base;
+    size_t gate_stride;
+} gate_masks;
+
+static const float *gate_mask(gate_masks m, size_t g) {
+    return m.base + g * m.gate_stride;
+}
+
+/* rec[:, g0*H : g1*H] = for each gate g: (h * rm_g) U_g, or h U for all those gates at
+ * once without dropout. rec and U have gh columns; hm (rows, H) is scratch. */
+static void recurrent_product(float *rec, const float *h, const float *U, size_t rows, size_t H,
+                              size_t gh, size_t g0, size_t g1, gate_masks rm, float *hm) {
+    if (!rm.base) {
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, (g1 - g0) * H, H, 1.0f, h, H, U + g0 * H, gh, 0.0f,
+                      rec + g0 * H, gh);
+        return;
+    }
+    for (size_t g = g0; g < g1; g++) {
+        apply_row_mask(hm, h, gate_mask(rm, g), rows, 1, H);
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, hm, H, U + g * H, gh, 0.0f, rec + g * H,
+                      gh);
+    }
+}
+
+/* dh += for each gate g in [g0, g1): (d_rec_g U_g^T) * rm_g, or d_rec U^T over those gates
+ * at once without dropout. tmp (rows, H) is scratch. */
+static void recurrent_backprop(float *dh, const float *d_rec, const float *U, size_t rows, size_t H,
+                               size_t gh, size_t g0, size_t g1, gate_masks rm, float *tmp) {
+    if (!rm.base) {
+        gp_sgemm_rows(GP_CBLAS_TRANS, rows, H, (g1 - g0) * H, 1.0f, d_rec + g0 * H, gh, U + g0 * H,
+                      gh, 1.0f, dh, H);
+        return;
+    }
+    for (size_t g = g0; g < g1; g++) {
+        gp_sgemm_rows(GP_CBLAS_TRANS, rows, H, H, 1.0f, d_rec + g * H, gh, U + g * H, gh, 0.0f, tmp,
+                      H);
+        const float *m = gate_mask(rm, g);
+        for (size_t i = 0; i < rows * H; i++) dh[i] += tmp[i] * m[i];
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* One step of each cell, forward                                                      */
+/* ---------------------------------------------------------------------------------- */
+
+/* One step for the `rows` rows of a job. Every matrix is row-major with the row widths
+ * named; xw row b is at xw + b * xw_stride (the step's input projection, bias included). */
+typedef struct {
+    size_t rows;
+    float *h_next, *c_next;       /* (rows, H) written; c only for LSTM */
+    const float *h_prev, *c_prev; /* (rows, H) */
+    float *gates;                 /* (rows, W) written: what backward needs */
+    float *rec;                   /* (rows, G*H) scratch for the recurrent products */
+    float *hm;                    /* (rows, H) scratch */
+    const float *xw;
+    size_t xw_stride;
+    const float *U, *rb; /* (H, G*H) and the GRU's recurrent bias (3H) or NULL */
+    gate_masks rm;       /* recurrent dropout */
+} step_fwd;
+
+static void gru_step(const step_fwd *s, const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, H3 = 3 * H, H4 = 4 * H, rows = s->rows;
+    const float *rb = s->rb;
+
+    /* reset_after lets one product serve all three gates; otherwise the candidate's
+     * product needs r first and only the z, r columns go in the first product. */
+    recurrent_product(s->rec, s->h_prev, s->U, rows, H, H3, 0, cfg->reset_after ? 3 : 2, s->rm,
+                      s->hm);
+
+    for (size_t b = 0; b < rows; b++) {
+        float *g = s->gates + b * H4;
+        const float *x_b = s->xw + b * s->xw_stride, *rec_b = s->rec + b * H3;
+        const float *hp = s->h_prev + b * H;
+        for (size_t j = 0; j < 2 * H; j++) g[j] = x_b[j] + rec_b[j] + (rb ? rb[j] : 0.0f);
+        gp_act_forward(cfg->recurrent_activation, g, 2 * H);
+        const float *r = g + H;
+        float *q = g + 3 * H;
+        if (cfg->reset_after) {
+            for (size_t j = 0; j < H; j++) q[j] = rec_b[2 * H + j] + (rb ? rb[2 * H + j] : 0.0f);
+        } else {
+            const float *m = s->rm.base ? gate_mask(s->rm, 2) + b * H : NULL;
+            for (size_t j = 0; j < H; j++) q[j] = r[j] * hp[j] * (m ? m[j] : 1.0f);
+        }
+    }
+
+    if (!cfg->reset_after) {
+        /* q U_h for every row at once; q rows sit 4H apart in gates. */
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, s->gates + 3 * H, H4, s->U + 2 * H, H3,
+                      0.0f, s->rec + 2 * H, H3);
+    }
+
+    for (size_t b = 0; b < rows; b++) {
+        float *g = s->gates + b * H4, *hh = g + 2 * H, *hn = s->h_next + b * H;
+        const float *z = g, *r = g + H, *q = g + 3 * H, *hp = s->h_prev + b * H;
+        const float *x_h = s->xw + b * s->xw_stride + 2 * H, *rec_h = s->rec + b * H3 + 2 * H;
+        if (cfg->reset_after) {
+            for (size_t j = 0; j < H; j++) hh[j] = x_h[j] + r[j] * q[j];
+        } else {
+            for (size_t j = 0; j < H; j++) hh[j] = x_h[j] + rec_h[j];
+        }
+        gp_act_forward(cfg->activation, hh, H);
+        for (size_t j = 0; j < H; j++) hn[j] = z[j] * hp[j] + (1.0f - z[j]) * hh[j];
+    }
+}
+
+static void lstm_step(const step_fwd *s, const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, H4 = 4 * H, H5 = 5 * H, rows = s->rows;
+    recurrent_product(s->rec, s->h_prev, s->U, rows, H, H4, 0, 4, s->rm, s->hm);
+    for (size_t b = 0; b < rows; b++) {
+        float *g = s->gates + b * H5; /* [i | f | g | o | act(c)] */
+        const float *x_b = s->xw + b * s->xw_stride, *rec_b = s->rec + b * H4;
+        const float *cp = s->c_prev + b * H;
+        float *cn = s->c_next + b * H, *hn = s->h_next + b * H, *act_c = g + 4 * H;
+        for (size_t j = 0; j < H4; j++) g[j] = x_b[j] + rec_b[j];
+        gp_act_forward(cfg->recurrent_activation, g, 2 * H);
+        gp_act_forward(cfg->activation, g + 2 * H, H);
+        gp_act_forward(cfg->recurrent_activation, g + 3 * H, H);
+        const float *i = g, *f = g + H, *cand = g + 2 * H, *o = g + 3 * H;
+        for (size_t j = 0; j < H; j++) cn[j] = act_c[j] = f[j] * cp[j] + i[j] * cand[j];
+        gp_act_forward(cfg->activation, act_c, H);
+        for (size_t j = 0; j < H; j++) hn[j] = o[j] * act_c[j];
+    }
+}
+
+static void simple_step(const step_fwd *s, const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, rows = s->rows;
+    /* The product lands directly in h_next, which then takes the input term and act. */
+    recurrent_product(s->h_next, s->h_prev, s->U, rows, H, H, 0, 1, s->rm, s->hm);
+    for (size_t b = 0; b < rows; b++) {
+        float *hn = s->h_next + b * H;
+        const float *x_b = s->xw + b * s->xw_stride;
+        for (size_t j = 0; j < H; j++) hn[j] += x_b[j];
+        gp_act_forward(cfg->activation, hn, H);
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The forward time loop                                                               */
+/* ---------------------------------------------------------------------------------- */
+
+/* One job of the forward: the whole time loop for batch rows [b0, b1). Every pointer is
+ * to the full-batch buffer; the job touches only its rows. */
+typedef struct {
+    const gp_rnn_config *cfg;
+    const gp_rnn_inputs *in;
+    const rnn_sizes *s;
+    size_t b0, b1;
+    float *outputs;        /* (B, T, H) or NULL */
+    float *h_states;       /* training: the cache's (T+1, B, H); inference: (2, B, H) */
+    float *c_states;       /* the same for LSTM carries, else NULL */
+    int training;          /* 1: h_states / c_states hold every step */
+    float *gates;          /* training: the cache's (T, B, W); inference: (B, W) */
+    float *rec, *hm, *xm;  /* (B, G*H), (B, H), (B, T, I) scratch */
+    float *xw;             /* (B, T, G*H) input projections, written by the job */
+    const float *in_bias;  /* (G*H) or NULL */
+    const float *rec_bias; /* GRU (3H) or NULL */
+} rnn_forward_job;
+
+/* Row b0 of state buffer `base` after step k - 1 (k = 0: the initial state). */
+static float *state_at(const rnn_forward_job *job, float *base, size_t k) {
+    const size_t slot = job->training ? k : k % 2;
+    return base + slot * job->s->bh + job->b0 * job->cfg->units;
+}
+
+/* The input projections of a job's rows for all timesteps: xw = x W + b, or with input
+ * dropout xw_g = (x * m_g) W_g + b_g, one GEMM per gate block. */
+static void project_inputs(const rnn_forward_job *job, size_t rows) {
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = job->s->gh;
+    const size_t b0 = job->b0;
+    float *xw = job->xw + b0 * T * gh;
+    const float *x = job->in->x + b0 * T * I;
+    const float beta = job->in_bias ? 1.0f : 0.0f;
+    fill_rows(xw, job->in_bias, rows * T, gh);
+    if (!cfg->input_dropout) {
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows * T, gh, I, 1.0f, x, I, job->in->kernel, gh, beta, xw,
+                      gh);
+        return;
+    }
+    float *xm = job->xm + b0 * T * I;
+    for (size_t g = 0; g < job->s->G; g++) {
+        const float *m = job->in->input_dropout + g * cfg->batch * I + b0 * I;
+        apply_row_mask(xm, x, m, rows * T, T, I);
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows * T, H, I, 1.0f, xm, I, job->in->kernel + g * H, gh,
+                      beta, xw + g * H, gh);
+    }
+}
+
+/* Skipped steps: carry the state and repeat the previous output (or zeros). */
+static void apply_step_mask(const rnn_forward_job *job, size_t rows, size_t k, float *h_next,
+                            const float *h_prev, float *c_next, const float *c_prev) {
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t T = cfg->steps, H = cfg->units, t = input_column(cfg, k);
+    for (size_t b = 0; b < rows; b++) {
+        if (job->in->mask[(job->b0 + b) * T + t]) continue;
+        memcpy(h_next + b * H, h_prev + b * H, H * sizeof(float));
+        if (c_next) memcpy(c_next + b * H, c_prev + b * H, H * sizeof(float));
+    }
+}
+
+static void write_outputs(const rnn_forward_job *job, size_t rows, size_t k, const float *h_next) {
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t T = cfg->steps, H = cfg->units, t = input_column(cfg, k);
+    for (size_t b = 0; b < rows; b++) {
+        float *out = job->outputs + ((job->b0 + b) * T + k) * H;
+        if (!job->in->mask || job->in->mask[(job->b0 + b) * T + t]) {
+            memcpy(out, h_next + b * H, H * sizeof(float));
+        } else if (cfg->zero_output_for_mask || k == 0) {
+            memset(out, 0, H * sizeof(float));
+        } else {
+            memcpy(out, out - H, H * sizeof(float));
+        }
+    }
+}
+
+static void rnn_forward_rows(void *arg) {
+    const rnn_forward_job *job = arg;
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t B = cfg->batch, T = cfg->steps, H = cfg->units, gh = job->s->gh;
+    const size_t W = job->s->W, b0 = job->b0, rows = job->b1 - job->b0;
+    if (!rows) return;
+    project_inputs(job, rows);
+
+    const float *init = job->in->initial_state;
+    fill_rows(state_at(job, job->h_states, 0), init ? init + b0 * H : NULL, 1, rows * H);
+    if (job->c_states) {
+        fill_rows(state_at(job, job->c_states, 0), init ? init + job->s->bh + b0 * H : NULL, 1,
+                  rows * H);
+    }
+    step_fwd step = {
+        .rows = rows,
+        .rec = job->rec + b0 * gh,
+        .hm = job->hm + b0 * H,
+        .xw_stride = T * gh,
+        .U = job->in->recurrent_kernel,
+        .rb = job->rec_bias,
+        .rm = {cfg->recurrent_dropout ? job->in->recurrent_dropout + b0 * H : NULL, job->s->bh},
+    };
+    for (size_t k = 0; k < T; k++) {
+        step.h_prev = state_at(job, job->h_states, k);
+        step.h_next = state_at(job, job->h_states, k + 1);
+        step.c_prev = job->c_states ? state_at(job, job->c_states, k) : NULL;
+        step.c_next = job->c_states ? state_at(job, job->c_states, k + 1) : NULL;
+        step.gates = job->gates + ((job->training ? k * B : 0) + b0) * W;
+        step.xw = job->xw + b0 * T * gh + input_column(cfg, k) * gh;
+        switch (cfg->cell) {
+        case GP_CELL_GRU:
+            gru_step(&step, cfg);
+            break;
+        case GP_CELL_LSTM:
+            lstm_step(&step, cfg);
+            break;
+        default:
+            simple_step(&step, cfg);
+            break;
+        }
+        if (job->in->mask) {
+            apply_step_mask(job, rows, k, step.h_next, step.h_prev, step.c_next, step.c_prev);
+        }
+        if (job->outputs) write_outputs(job, rows, k, step.h_next);
+    }
+}
+
+gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float *workspace,
+                         const gp_rnn_inputs *in, const gp_rnn_config *cfg) {
+    gp_status status = gp_rnn_check_config(cfg);
+    if (status != GP_OK) return status;
+    if (!last_state || !workspace || !in || !in->x || !in->kernel || !in->recurrent_kernel ||
+        (cfg->use_bias && !in->bias) || (cfg->input_dropout && !in->input_dropout) ||
+        (cfg->recurrent_dropout && !in->recurrent_dropout)) {
+        return GP_ERR_NULL_POINTER;
+    }
+    rnn_sizes s;
+    rnn_compute_sizes(cfg, &s);
+    const size_t B = cfg->batch, T = cfg->steps, H = cfg->units;
+    const int training = cache != NULL, lstm = cfg->cell == GP_CELL_LSTM;
+
+    /* Workspace: xw | rec | hm | xm, then for inference the ping-pong states and one
+     * step's gates. Training keeps every state and gate in the cache instead. */
+    float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *xm = hm + s.bh;
+    float *after = xm + (cfg->input_dropout ? s.x_size : 0);
+    float *h_states = training ? cache : after;
+    float *c_states = lstm ? (training ? cache + s.states : after + 2 * s.bh) : NULL;
+    float *gates = training ? cache + s.S * s.states : after + 4 * s.bh;
+
+    rnn_forward_job jobs[GP_MAX_JOBS];
+    const size_t count = gp_parallel_jobs(B, s.rows * H);
+    for (size_t i = 0; i < count; i++) {
+        jobs[i] = (rnn_forward_job){
+            .cfg = cfg,
+            .in = in,
+            .s = &s,
+            .b0 = B * i / count,
+            .b1 = B * (i + 1) / count,
+            .outputs = outputs,
+            .h_states = h_states,
+            .c_states = c_states,
+            .training = training,
+            .gates = gates,
+            .rec = rec,
+            .hm = hm,
+            .xm = xm,
+            .xw = xw,
+            .in_bias = cfg->use_bias ? in->bias : NULL,
+            .rec_bias = cfg->use_bias && cfg->reset_after ? in->bias + 3 * H : NULL,
+        };
+    }
+    gp_parallel_run(rnn_forward_rows, jobs, sizeof jobs[0], count);
+    const size_t last = training ? T : T % 2;
+    memcpy(last_state, h_states + last * s.bh, s.bh * sizeof(float));
+    if (lstm) memcpy(last_state + s.bh, c_states + last * s.bh, s.bh * sizeof(float));
+    return GP_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* One step of each cell, backward                                                     */
+/* ---------------------------------------------------------------------------------- */
+
+/* One reverse step for the `rows` rows of a job. On entry dh (and dc) hold the gradient
+ * w.r.t. the states after the step; on return, w.r.t. the states before it. Rows whose
+ * step was skipped (active[b] == 0) keep dh and dc and get zero gate gradients. */
+typedef struct {
+    size_t rows;
+    float *dh, *dc;               /* (rows, H); dc only for LSTM */
+    float *dq, *tmp;              /* (rows, H) scratch */
+    const float *h_prev, *c_prev; /* (rows, H) states before the step */
+    const float *h_next;          /* (rows, H) states after it */
+    const float *gates;           /* (rows, W) from the forward */
+    float *gi;                    /* row b at gi + b * gi_stride: (G*H) input-side gradient */
+    size_t gi_stride;
+    float *gr;                   /* (rows, G*H) recurrent-side gradient */
+    const unsigned char *active; /* row b's mask entry at active[b * T]; NULL = all used */
+    const float *U;
+    gate_masks rm;
+} step_bwd;
+
+static int step_active(const step_bwd *s, size_t b, size_t T) {
+    return !s->active || s->active[b * T];
+}
+
+/* Skipped rows: no gate gradient on either side. */
+static void clear_gate_gradients(const step_bwd *s, size_t b, size_t gh) {
+    memset(s->gi + b * s->gi_stride, 0, gh * sizeof(float));
+    memset(s->gr + b * gh, 0, gh * sizeof(float));
+}
+
+static void gru_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, H3 = 3 * H, H4 = 4 * H, T = cfg->steps, rows = s->rows;
+    for (size_t b = 0; b < rows; b++) {
+        if (!step_active(s, b, T)) {
+            clear_gate_gradients(s, b, H3);
+            continue;
+        }
+        const float *g = s->gates + b * H4, *hp = s->h_prev + b * H;
+        const float *z = g, *r = g + H, *hh = g + 2 * H, *q = g + 3 * H;
+        float *gi = s->gi + b * s->gi_stride, *gr = s->gr + b * H3;
+        const float *dh_b = s->dh + b * H;
+        /* h = z * h_prev + (1 - z) * hh */
+        for (size_t j = 0; j < H; j++) {
+            gi[j] = dh_b[j] * (hp[j] - hh[j]);
+            gi[2 * H + j] = dh_b[j] * (1.0f - z[j]);
+        }
+        gp_act_backward(cfg->activation, hh, gi + 2 * H, H);
+        if (cfg->reset_after) {
+            /* hh = act(x_h + r * q): q's gradient feeds the recurrent GEMM */
+            for (size_t j = 0; j < H; j++) {
+                gi[H + j] = gi[2 * H + j] * q[j];
+                gr[2 * H + j] = gi[2 * H + j] * r[j];
+            }
+            gp_act_backward(cfg->recurrent_activation, z, gi, 2 * H);
+        } else {
+            gp_act_backward(cfg->recurrent_activation, z, gi, H);
+            memcpy(gr + 2 * H, gi + 2 * H, H * sizeof(float));
+        }
+    }
+    if (!cfg->reset_after) {
+        /* hh = act(x_h + q U_h), q = r * h_prev * rm_h: dq = d(pre hh) U_h^T */
+        gp_sgemm_rows(GP_CBLAS_TRANS, rows, H, H, 1.0f, s->gr + 2 * H, H3, s->U + 2 * H, H3, 0.0f,
+                      s->dq, H);
+        for (size_t b = 0; b < rows; b++) {
+            if (!step_active(s, b, T)) continue;
+            const float *r = s->gates + b * H4 + H, *hp = s->h_prev + b * H;
+            const float *m = s->rm.base ? gate_mask(s->rm, 2) + b * H : NULL;
+            float *dq_b = s->dq + b * H, *gi = s->gi + b * s->gi_stride;
+            /* fold the dropout mask into dq: both of q's factors below need it */
+            if (m) {
+                for (size_t j = 0; j < H; j++) dq_b[j] *= m[j];
+            }
+            for (size_t j = 0; j < H; j++) gi[H + j] = dq_b[j] * hp[j];
+            gp_act_backward(cfg->recurrent_activation, r, gi + H, H);
+        }
+    }
+    /* dh_prev = dh * z (+ dq * r) + the recurrent products' gradients */
+    for (size_t b = 0; b < rows; b++) {
+        if (!step_active(s, b, T)) continue;
+        const float *z = s->gates + b * H4, *r = z + H;
+        float *dh_b = s->dh + b * H;
+        memcpy(s->gr + b * H3, s->gi + b * s->gi_stride, 2 * H * sizeof(float));
+        for (size_t j = 0; j < H; j++) dh_b[j] *= z[j];
+        if (!cfg->reset_after) {
+            for (size_t j = 0; j < H; j++) dh_b[j] += s->dq[b * H + j] * r[j];
+        }
+    }
+    recurrent_backprop(s->dh, s->gr, s->U, rows, H, H3, 0, cfg->reset_after ? 3 : 2, s->rm, s->tmp);
+}
+
+static void lstm_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, H4 = 4 * H, H5 = 5 * H, T = cfg->steps, rows = s->rows;
+    for (size_t b = 0; b < rows; b++) {
+        if (!step_active(s, b, T)) {
+            clear_gate_gradients(s, b, H4);
+            continue;
+        }
+        const float *g = s->gates + b * H5, *cp = s->c_prev + b * H;
+        const float *i = g, *f = g + H, *cand = g + 2 * H, *o = g + 3 * H, *act_c = g + 4 * H;
+        float *gi = s->gi + b * s->gi_stride, *gr = s->gr + b * H4;
+        float *dh_b = s->dh + b * H, *dc_b = s->dc + b * H;
+        /* h = o * act(c): the carry's gradient gains dh * o * act'(c) */
+        for (size_t j = 0; j < H; j++) gr[j] = dh_b[j] * o[j];
+        gp_act_backward(cfg->activation, act_c, gr, H);
+        for (size_t j = 0; j < H; j++) {
+            const float dc_j = dc_b[j] + gr[j];
+            gi[j] = dc_j * cand[j]; /* c = f c_prev + i g */
+            gi[H + j] = dc_j * cp[j];
+            gi[2 * H + j] = dc_j * i[j];
+            gi[3 * H + j] = dh_b[j] * act_c[j];
+            dc_b[j] = dc_j * f[j];
+            dh_b[j] = 0.0f; /* h_prev reaches the loss only through the gates */
+        }
+        gp_act_backward(cfg->recurrent_activation, i, gi, 2 * H);
+        gp_act_backward(cfg->activation, cand, gi + 2 * H, H);
+        gp_act_backward(cfg->recurrent_activation, o, gi + 3 * H, H);
+        memcpy(gr, gi, H4 * sizeof(float));
+    }
+    recurrent_backprop(s->dh, s->gr, s->U, rows, H, H4, 0, 4, s->rm, s->tmp);
+}
+
+static void simple_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, T = cfg->steps, rows = s->rows;
+    for (size_t b = 0; b < rows; b++) {
+        if (!step_active(s, b, T)) {
+            clear_gate_gradients(s, b, H);
+            continue;
+        }
+        float *gi = s->gi + b * s->gi_stride, *dh_b = s->dh + b * H;
+        memcpy(gi, dh_b, H * sizeof(float));
+        gp_act_backward(cfg->activation, s->h_next + b * H, gi, H);
+        memcpy(s->gr + b * H, gi, H * sizeof(float));
+        memset(dh_b, 0, H * sizeof(float)); /* h_prev reaches the loss only through U */
+    }
+    recurrent_backprop(s->dh, s->gr, s->U, rows, H, H, 0, 1, s->rm, s->tmp);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The backward time loop and the weight gradients                                     */
+/* ---------------------------------------------------------------------------------- */
+
+/* One job of the backward: the whole reverse time loop for batch rows [b0, b1). */
+typedef struct {
+    const gp_rnn_config *cfg;
+    const gp_rnn_inputs *in;
+    const rnn_sizes *s;
+    size_t b0, b1;
+    float *d_in, *d_rec;   /* (B, T, G*H) and (T, B, G*H) gate gradients */
+    float *dh, *dq, *tmp;  /* (S, B, H): dL/d(states); (B, H) and (B, H) scratch */
+    int32_t *first_active; /* (B): each row's first used processing step, or T */
+    float *xm;             /* (B, T, I) scratch under input dropout */
+    const float *cache;
+    const float *d_outputs, *d_last_state; /* (B, T, H), (S, B, H), or NULL */
+    float *d_x;                            /* (B, T, I) written */
+} rnn_backward_job;
+
+/* Adds the output gradient of step k into dh. A skipped step's output is the row's
+ * previous output, which is the carried state once the row has used a step and a
+ * constant (zeros) before that or with zero_output_for_mask. */
+static void add_output_gradient(const rnn_backward_job *job, size_t rows, size_t k) {
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t T = cfg->steps, H = cfg->units, t = input_column(cfg, k);
+    for (size_t b = 0; b < rows; b++) {
+        const size_t row = job->b0 + b;
+        if (job->in->mask && !job->in->mask[row * T + t] &&
+            (cfg->zero_output_for_mask || (size_t)job->first_active[row] >= k)) {
+            continue;
+        }
+        const float *d_out = job->d_outputs + (row * T + k) * H;
+        float *dh_b = job->dh + row * H;
+        for (size_t j = 0; j < H; j++) dh_b[j] += d_out[j];
+    }
+}
+
+static void find_first_active(const rnn_backward_job *job, size_t rows) {
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t T = cfg->steps;
+    for (size_t b = 0; b < rows; b++) {
+        const size_t row = job->b0 + b;
+        size_t k = 0;
+        while (k < T && !job->in->mask[row * T + input_column(cfg, k)]) k++;
+        job->first_active[row] = (int32_t)k;
+    }
+}
+
+/* d_x of a job's rows: d_in W^T, or with input dropout sum_g (d_in_g W_g^T) * m_g. */
+static void input_gradient(const rnn_backward_job *job, size_t rows) {
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = job->s->gh;
+    const float *d_in = job->d_in + job->b0 * T * gh, *W = job->in->kernel;
+    float *d_x = job->d_x + job->b0 * T * I;
+    if (!cfg->input_dropout) {
+        gp_sgemm_rows(GP_CBLAS_TRANS, rows * T, I, gh, 1.0f, d_in, gh, W, gh, 0.0f, d_x, I);
+        return;
+    }
+    float *tmp = job->xm + job->b0 * T * I;
+    memset(d_x, 0, rows * T * I * sizeof(float));
+    for (size_t g = 0; g < job->s->G; g++) {
+        const float *m = job->in->input_dropout + g * cfg->batch * I + job->b0 * I;
+        gp_sgemm_rows(GP_CBLAS_TRANS, rows * T, I, H, 1.0f, d_in + g * H, gh, W + g * H, gh, 0.0f,
+                      tmp, I);
+        for (size_t r = 0; r < rows * T; r++) {
+            const float *mr = m + (r / T) * I;
+            for (size_t j = 0; j < I; j++) d_x[r * I + j] += tmp[r * I + j] * mr[j];
+        }
+    }
+}
+
+static void rnn_backward_rows(void *arg) {
+    const rnn_backward_job *job = arg;
+    const gp_rnn_config *cfg = job->cfg;
+    const rnn_sizes *s = job->s;
+    const size_t B = cfg->batch, T = cfg->steps, H = cfg->units, gh = s->gh, W = s->W;
+    const size_t b0 = job->b0, rows = job->b1 - job->b0;
+    if (!rows) return;
+    const int lstm = cfg->cell == GP_CELL_LSTM;
+    const float *h_states = job->cache, *c_states = lstm ? job->cache + s->states : NULL;
+    const float *gates = job->cache + s->S * s->states;
+    const float *d_last = job->d_last_state;
+    fill_rows(job->dh + b0 * H, d_last ? d_last + b0 * H : NULL, 1, rows * H);
+    if (lstm)
+        fill_rows(job->dh + s->bh + b0 * H, d_last ? d_last + s->bh + b0 * H : NULL, 1, rows * H);
+    if (job->in->mask && job->d_outputs) find_first_active(job, rows);
+
+    step_bwd step = {
+        .rows = rows,
+        .dh = job->dh + b0 * H,
+        .dc = lstm ? job->dh + s->bh + b0 * H : NULL,
+        .dq = job->dq + b0 * H,
+        .tmp = job->tmp + b0 * H,
+        .gi_stride = T * gh,
+        .U = job->in->recurrent_kernel,
+        .rm = {cfg->recurrent_dropout ? job->in->recurrent_dropout + b0 * H : NULL, s->bh},
+    };
+    for (size_t k = T; k-- > 0;) {
+        const size_t t = input_column(cfg, k);
+        if (job->d_outputs) add_output_gradient(job, rows, k);
+        step.h_prev = h_states + (k * B + b0) * H;
+        step.h_next = h_states + ((k + 1) * B + b0) * H;
+        step.c_prev = lstm ? c_states + (k * B + b0) * H : NULL;
+        step.gates = gates + (k * B + b0) * W;
+        step.gi = job->d_in + (b0 * T + t) * gh;
+        step.gr = job->d_rec + (k * B + b0) * gh;
+        step.active = job->in->mask ? job->in->mask + b0 * T + t : NULL;
+        switch (cfg->cell) {
+        case GP_CELL_GRU:
+            gru_step_backward(&step, cfg);
+            break;
+        case GP_CELL_LSTM:
+            lstm_step_backward(&step, cfg);
+            break;
+        default:
+            simple_step_backward(&step, cfg);
+            break;
+        }
+    }
+    input_gradient(job, rows);
+}
+
+/* sums[j] += sum over rows of m[row, j], for m (rows, n). */
+static void add_column_sums(float *sums, const float *m, size_t rows, size_t n) {
+    for (size_t i = 0; i < rows; i++) {
+        for (size_t j = 0; j < n; j++) sums[j] += m[i * n + j];
+    }
+}
+
+/* d_kernel += x^T d_in, or per gate block (x * m_g)^T d_in_g under input dropout. */
+static void kernel_gradient(float *d_kernel, const gp_rnn_inputs *in, const float *d_in, float *xm,
+                            const rnn_sizes *s, const gp_rnn_config *cfg) {
+    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = s->gh;
+    if (!cfg->input_dropout) {
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, gh, s->rows, 1.0f, in->x, I, d_in,
+                          gh, 1.0f, d_kernel, gh);
+        return;
+    }
+    for (size_t g = 0; g < s->G; g++) {
+        apply_row_mask(xm, in->x, in->input_dropout + g * cfg->batch * I, s->rows, T, I);
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, H, s->rows, 1.0f, xm, I,
+                          d_in + g * H, gh, 1.0f, d_kernel + g * H, gh);
+    }
+}
+
+/* d_recurrent_kernel += h_prev^T d_rec over gate blocks [0, g1), per block with the
+ * states masked under recurrent dropout. The states (T, B, H) are h_prev of every step. */
+static void recurrent_kernel_gradient(float *d_rk, const gp_rnn_inputs *in, const float *states,
+                                      const float *d_rec, float *ms, size_t g1, const rnn_sizes *s,
+                                      const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, gh = s->gh;
+    if (!cfg->recurrent_dropout) {
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, g1 * H, s->rows, 1.0f, states, H,
+                          d_rec, gh, 1.0f, d_rk, gh);
+        return;
+    }
+    for (size_t g = 0; g < g1; g++) {
+        /* states row (k, b) takes mask row b: the mask repeats every B rows */
+        const float *m = in->recurrent_dropout + g * s->bh;
+        for (size_t r = 0; r < s->rows; r++) {
+            const float *mr = m + (r % cfg->batch) * H;
+            for (size_t j = 0; j < H; j++) ms[r * H + j] = states[r * H + j] * mr[j];
+        }
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s->rows, 1.0f, ms, H,
+                          d_rec + g * H, gh, 1.0f, d_rk + g * H, gh);
+    }
+}
+
+gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const float *cache,
+                          const gp_rnn_inputs *in, const float *d_outputs,
+                          const float *d_last_state, const gp_rnn_config *cfg) {
+    gp_status status = gp_rnn_check_config(cfg);
+    if (status != GP_OK) return status;
+    if (!grads || !grads->d_x || !grads->d_kernel || !grads->d_recurrent_kernel ||
+        (cfg->use_bias && !grads->d_bias) || !workspace || !cache || !in || !in->x || !in->kernel ||
+        !in->recurrent_kernel || (cfg->input_dropout && !in->input_dropout) ||
+        (cfg->recurrent_dropout && !in->recurrent_dropout)) {
+        return GP_ERR_NULL_POINTER;
+    }
+    rnn_sizes s;
+    rnn_compute_sizes(cfg, &s);
+    const size_t B = cfg->batch, H = cfg->units, gh = s.gh;
+    const float *states = cache, *gates = cache + s.S * s.states;
+
+    /* Gate pre-activation gradients, kept twice: d_in (B, T, G*H) in x's row order for the
+     * kernel and input GEMMs, d_rec (T, B, G*H) in the states' row order for the
+     * recurrent-kernel GEMM. Only the GRU's candidate block differs between them.
+     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | ms. */
+    float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
+    float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
+    float *ms = xm + (cfg->input_dropout ? s.x_size : 0);
+    rnn_backward_job jobs[GP_MAX_JOBS];
+    const size_t count = gp_parallel_jobs(B, s.rows * H);
+    for (size_t i = 0; i < count; i++) {
+        jobs[i] = (rnn_backward_job){
+            .cfg = cfg,
+            .in = in,
+            .s = &s,
+            .b0 = B * i / count,
+            .b1 = B * (i + 1) / count,
+            .d_in = d_in,
+            .d_rec = d_rec,
+            .dh = dh,
+            .dq = dq,
+            .tmp = tmp,
+            .first_active = (int32_t *)first,
+            .xm = xm,
+            .cache = cache,
+            .d_outputs = d_outputs,
+            .d_last_state = d_last_state,
+            .d_x = grads->d_x,
+        };
+    }
+    gp_parallel_run(rnn_backward_rows, jobs, sizeof jobs[0], count);
+    if (grads->d_initial_state) memcpy(grads->d_initial_state, dh, s.S * s.bh * sizeof(float));
+
+    /* Weight gradients: one GEMM each over all B*T rows, split by output columns. */
+    kernel_gradient(grads->d_kernel, in, d_in, xm, &s, cfg);
+    const int candidate_apart = cfg->cell == GP_CELL_GRU && !cfg->reset_after;
+    recurrent_kernel_gradient(grads->d_recurrent_kernel, in, states, d_rec, ms,
+                              candidate_apart ? 2 : s.G, &s, cfg);
+    if (candidate_apart) {
+        /* the candidate's product was taken with q = r * h_prev * rm_h, kept in the cache */
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s.rows, 1.0f, gates + 3 * H, s.W,
+                          d_rec + 2 * H, gh, 1.0f, grads->d_recurrent_kernel + 2 * H, gh);
+    }
+    if (cfg->use_bias) {
+        add_column_sums(grads->d_bias, d_in, s.rows, gh);
+        if (cfg->reset_after) add_column_sums(grads->d_bias + gh, d_rec, s.rows, gh);
+    }
+    return GP_OK;
+}
