@@ -1,7 +1,15 @@
 """Keras-shaped layers over the C core."""
 
 from gru_py.layers.base import Layer
-from gru_py.layers.core import Activation, Dropout, Flatten, Input, InputLayer, Reshape
+from gru_py.layers.core import (
+    Activation,
+    Dropout,
+    Flatten,
+    Input,
+    InputLayer,
+    Masking,
+    Reshape,
+)
 from gru_py.layers.dense import Dense
 from gru_py.layers.embedding import Embedding
 from gru_py.layers.gru import GRU, GRUCell
@@ -10,7 +18,7 @@ from gru_py.layers.rnn import RNN
 
 _CLASSES = {cls.__name__: cls for cls in (
     Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, GRU, GRUCell,
-    InputLayer, Reshape, RNN)}
+    InputLayer, Masking, Reshape, RNN)}
 
 
 def serialize(layer):

@@ -164,9 +164,18 @@ class RNN(Layer):
         self._caches = None  # caches can be large; one backward per forward
         return d_sequence, d_initial
 
-    def _graph_forward(self, inputs, keyword_inputs, training):
+    def compute_mask(self, inputs, mask=None):
+        """The output's mask: the (B, T) input mask when ``return_sequences`` (the output
+        keeps the input's timesteps), else None; with ``return_state`` a list, that mask
+        followed by None for each state."""
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self.cells)
+        return output_mask
+
+    def _graph_forward(self, inputs, keyword_inputs, training, mask=None):
         outputs = self.call(inputs, initial_state=keyword_inputs.get("initial_state"),
-                            training=training)
+                            mask=mask, training=training)
         outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
         self._track_activity(outputs, training)
         return outputs
