@@ -324,12 +324,13 @@ def _standardize_reduction(reduction):
     return reduction
 
 
-def _sample_weights(sample_weight, sample_shape):
+def _sample_weights(sample_weight, sample_shape, fits="the per-sample losses"):
     """sample_weight broadcast to the per-sample shape (float64), or None.
 
     A weight of shape ``sample_shape[:k]`` (for example ``(N,)`` for per-sample losses
     ``(N, T)``) applies to every trailing position; a trailing axis of size 1 is squeezed;
-    a scalar applies to everything.
+    a scalar applies to everything. ``fits`` names what the shape belongs to, for the
+    error message.
     """
     if sample_weight is None:
         return None
@@ -345,9 +346,49 @@ def _sample_weights(sample_weight, sample_shape):
         return np.broadcast_to(sw, sample_shape)
     except ValueError:
         raise ValueError(
-            f"sample_weight of shape {np.shape(sample_weight)} does not fit the per-sample "
-            f"losses of shape {tuple(sample_shape)}: give one weight per sample (the leading "
-            "axes), e.g. (N,) or, for temporal outputs, (N, T)") from None
+            f"sample_weight of shape {np.shape(sample_weight)} does not fit {fits} of shape "
+            f"{tuple(sample_shape)}: give one weight per sample (the leading axes), e.g. "
+            "(N,) or, for temporal outputs, (N, T); a model output's mask counts as a "
+            "weight of its shape") from None
+
+
+def apply_mask(sample_weight, mask, reduction="sum_over_batch_size"):
+    """Folds the mask of a model output into the sample weights, as Keras 3 does before
+    reducing a loss or updating a mean metric.
+
+    Masked entries get weight 0. For the ``"sum_over_batch_size"`` and ``"mean"``
+    reductions the kept entries are also scaled by ``mask.size / kept``, so that the
+    reduction, which divides by the number of entries, gives ``sum(w * l) / kept``: the
+    mean over the kept entries, whatever the sample weights. A fully masked batch gets
+    weights 0 (Keras' divide_no_nan), hence a loss of 0. Other reductions (and metrics,
+    with ``"sum"``) use the mask as it is.
+
+    Args:
+        sample_weight: None, a scalar, or an array of the mask's shape or a leading part
+            of it (``(N,)`` for a mask ``(N, T)``), as for a loss.
+        mask: None, or a boolean array such as ``(N, T)`` for temporal outputs.
+        reduction: the loss's reduction.
+
+    Returns:
+        float64 weights of the mask's shape; ``sample_weight`` itself when mask is None.
+
+    Raises:
+        ValueError: a mask that is not boolean, an unknown reduction, or sample weights
+            that do not fit the mask.
+    """
+    reduction = _standardize_reduction(reduction)
+    if mask is None:
+        return sample_weight
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise ValueError(f"mask must be a boolean array, got dtype {mask.dtype}")
+    weights = mask.astype(np.float64)
+    if reduction in ("sum_over_batch_size", "mean"):
+        kept = weights.sum()
+        weights *= weights.size / kept if kept else 0.0
+    if sample_weight is not None:
+        weights *= _sample_weights(sample_weight, mask.shape, fits="the output mask")
+    return weights
 
 
 def _scale(reduction, count, weights):
@@ -775,7 +816,8 @@ def deserialize(config, custom_objects=None):
 __all__ = [
     "BCE", "BinaryCrossentropy", "CategoricalCrossentropy", "EPSILON", "Huber", "Loss",
     "LossFunctionWrapper", "MAE", "MSE", "MeanAbsoluteError", "MeanSquaredError",
-    "SparseCategoricalCrossentropy", "bce", "binary_crossentropy", "categorical_crossentropy",
+    "SparseCategoricalCrossentropy", "apply_mask", "bce", "binary_crossentropy",
+    "categorical_crossentropy",
     "deserialize", "get", "huber", "mae", "mean_absolute_error", "mean_squared_error", "mse",
     "serialize", "sparse_categorical_crossentropy", "squeeze_or_expand_to_same_rank",
 ]

@@ -77,6 +77,12 @@ class Metric:
         self.update_state(*args, **kwargs)
         return self.result()
 
+    def _update_state_masked(self, y_true, y_pred, sample_weight, mask):
+        """update_state for a model output that carries ``mask`` (or None). Keras 3's
+        confusion-matrix metrics (Precision, Recall, F1Score, AUC, ...) do not read the
+        mask, so by default it is ignored; mean metrics override this."""
+        self.update_state(y_true, y_pred, sample_weight=sample_weight)
+
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
 
@@ -166,6 +172,12 @@ class MeanMetricWrapper(Mean):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+
+    def _update_state_masked(self, y_true, y_pred, sample_weight, mask):
+        # Keras 3 weights the per-sample values by the mask (times any sample weights):
+        # masked steps count neither in the total nor in the count.
+        self.update_state(y_true, y_pred,
+                          sample_weight=losses.apply_mask(sample_weight, mask, "sum"))
 
     def get_config(self):
         return {**super().get_config(), **self._fn_kwargs}

@@ -509,11 +509,6 @@ def test_embedding_default_initializer_is_uniform_005():
                                                   "seed": None}}
 
 
-def test_embedding_mask_zero_not_implemented():
-    with pytest.raises(NotImplementedError, match="mask_zero"):
-        Embedding(V, D, mask_zero=True)
-
-
 @pytest.mark.parametrize("input_shape, expected", [
     ((None, None), (None, None, D)),
     ((None, 5), (None, 5, D)),

@@ -1,7 +1,15 @@
 """Keras-shaped layers over the C core."""
 
 from gru_py.layers.base import Layer
-from gru_py.layers.core import Activation, Dropout, Flatten, Input, InputLayer, Reshape
+from gru_py.layers.core import (
+    Activation,
+    Dropout,
+    Flatten,
+    Input,
+    InputLayer,
+    Masking,
+    Reshape,
+)
 from gru_py.layers.dense import Dense
 from gru_py.layers.embedding import Embedding
 from gru_py.layers.gru import GRU, GRUCell
@@ -12,7 +20,7 @@ from gru_py.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 _CLASSES = {cls.__name__: cls for cls in (
     Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, GRU, GRUCell, LSTM,
-    LSTMCell, InputLayer, Reshape, RNN, SimpleRNN, SimpleRNNCell)}
+    LSTMCell, InputLayer, Masking, Reshape, RNN, SimpleRNN, SimpleRNNCell)}
 
 
 def serialize(layer):

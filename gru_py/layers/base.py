@@ -8,10 +8,18 @@ input gradient and accumulates parameter gradients into ``layer.gradients``.
 Called on a symbolic :class:`~gru_py.layers.node.KerasTensor`, a layer records a graph
 node instead of computing (the functional API). Models drive layers through
 ``_graph_forward`` / ``_graph_backward``, which also apply the activity regularizer.
+
+Masks follow Keras 3. A mask is a boolean array, (B, T) for sequences, True where a step
+is used. Models hand each layer the mask of its input: to ``call`` when ``call`` has a
+``mask`` parameter, and to ``compute_mask``, which gives the mask of the output. A layer
+that does not support masking drops the mask, with a warning. Masks carry no gradient.
 """
 
 import collections
+import functools
+import inspect
 import re
+import warnings
 
 import numpy as np
 
@@ -27,6 +35,13 @@ _name_uids = collections.Counter()
 
 def _snake_case(name):
     return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+@functools.cache
+def _call_takes_mask(cls):
+    """Whether ``cls.call`` has a ``mask`` parameter; Keras passes a mask only to those.
+    Cached per class, so models pay for the signature once, not on every call."""
+    return "mask" in inspect.signature(cls.call).parameters
 
 
 def _unique_name(prefix):
@@ -70,6 +85,9 @@ class Layer:
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._activity_outputs = None
         self._inbound_nodes = []
+        # Keras 3's rule: a layer that defines its own compute_mask supports masking;
+        # layers that pass the mask through unchanged set the flag themselves.
+        self._supports_masking = type(self).compute_mask is not Layer.compute_mask
 
     def _reject_unsupported(self, **settings):
         """Raises NotImplementedError for features this version does not have yet.
@@ -82,6 +100,16 @@ class Layer:
                 raise NotImplementedError(
                     f"{type(self).__name__}: {arg}={value!r} is not supported yet "
                     f"(only the default, {default!r})")
+
+    @property
+    def supports_masking(self):
+        """Whether the layer propagates masks (through :meth:`compute_mask`). A mask that
+        reaches a layer without support is dropped, with a warning."""
+        return self._supports_masking
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self._supports_masking = bool(value)
 
     @property
     def trainable(self):
@@ -208,9 +236,28 @@ class Layer:
             f"{type(self).__name__} cannot be used in a functional model: it does not "
             "define compute_output_shape")
 
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output for an input and its mask; by default the input's mask.
+
+        Args:
+            inputs: the layer's input (a list of arrays for merge layers).
+            mask: the input's mask, such as (B, T) bool, or None (a list for a list of
+                inputs).
+
+        Returns:
+            The output's mask or None; a list with one entry per output for a layer with
+            several outputs.
+        """
+        return mask
+
     def _call_symbolic(self, inputs, **kwargs):
         """Records a graph node for a call on KerasTensors and returns the outputs'
         KerasTensors (one, or a tuple for several outputs)."""
+        if kwargs.get("mask") is not None:
+            raise NotImplementedError(
+                f"{self.name}: passing mask= to a layer in a functional model is not "
+                "supported; masks come from Embedding(mask_zero=True) or Masking and reach "
+                "the following layers by themselves")
         inputs_is_list = isinstance(inputs, (list, tuple))
         main = list(inputs) if inputs_is_list else [inputs]
         keyword_inputs = {}
@@ -239,18 +286,39 @@ class Layer:
         self._inbound_nodes.append(node)
         return tuple(node.outputs) if several else node.outputs[0]
 
-    def _graph_forward(self, inputs, keyword_inputs, training):
+    def _graph_forward(self, inputs, keyword_inputs, training, mask=None):
         """Runs the layer for a model: returns the list of its outputs.
 
         Args:
             inputs: the main input, an array or (merge layers) a list of arrays.
             keyword_inputs: {keyword: list of arrays} such as ``initial_state``.
             training: the mode of the call.
+            mask: the main input's mask (a list for a list of inputs), given to ``call``
+                only when ``call`` has a ``mask`` parameter.
         """
-        outputs = self.call(inputs, training=training)
+        if _call_takes_mask(type(self)):
+            outputs = self.call(inputs, training=training, mask=mask)
+        else:
+            outputs = self.call(inputs, training=training)
         outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
         self._track_activity(outputs, training)
         return outputs
+
+    def _output_masks(self, inputs, mask, count):
+        """The masks of the ``count`` outputs of a call on ``inputs`` whose mask was
+        ``mask``, as Keras propagates them: from compute_mask when the layer supports
+        masking, else None, with a warning if an input mask is lost."""
+        if self.supports_masking:
+            masks = self.compute_mask(inputs, mask)
+            masks = list(masks) if isinstance(masks, (list, tuple)) else [masks]
+            return masks[:count] + [None] * (count - len(masks))
+        given = mask if isinstance(mask, list) else [mask]
+        if any(m is not None for m in given):
+            warnings.warn(
+                f"Layer '{self.name}' ({type(self).__name__}) does not support masking: "
+                "the mask of its input is dropped and the layers after it see none",
+                UserWarning, stacklevel=2)
+        return [None] * count
 
     def _track_activity(self, outputs, training):
         # Kept in both modes: Keras counts the penalty in evaluate's loss as well.

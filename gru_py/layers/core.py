@@ -1,9 +1,11 @@
-"""Shape and elementwise layers: InputLayer, Dropout, Activation, Flatten, Reshape.
+"""Shape and elementwise layers: InputLayer, Masking, Dropout, Activation, Flatten,
+Reshape.
 
 Their work is a NumPy reshape or one elementwise pass, so they run in Python; none of
 them loops over elements.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -69,6 +71,62 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, 
                       name=name, **kwargs).output
 
 
+class Masking(Layer):
+    """Marks as padding every timestep whose features all equal ``mask_value``.
+
+    The output is the input with those timesteps set to zero; its mask, (B, T) for an
+    input (B, T, F), is True where a feature differs from ``mask_value``. Layers after it
+    that support masking skip the masked steps, and the loss ignores them.
+
+    Args:
+        mask_value: a real number (not NaN), compared with the inputs in float32.
+    """
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(mask_value, (bool, np.bool_)) or not isinstance(mask_value, numbers.Real) \
+                or math.isnan(mask_value):
+            raise ValueError(
+                f"Masking: mask_value must be a real number (not NaN), got {mask_value!r}")
+        self.mask_value = float(mask_value)
+        self._keep = None
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _kept(self, inputs):
+        """(x as float32, bool mask of shape x.shape[:-1])."""
+        x = np.asarray(inputs, dtype=np.float32)
+        if x.ndim < 2:
+            raise ValueError(
+                f"Masking: input must have at least 2 dimensions (batch, ..., features), "
+                f"got shape {x.shape}")
+        # Compared in float32, the inputs' type: 0.1 masks the float32 value nearest 0.1.
+        return x, (x != np.float32(self.mask_value)).any(axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        """The (B, T) mask of an input (B, T, F): True where a feature is not
+        ``mask_value``. An incoming mask is replaced, as in Keras."""
+        return self._kept(inputs)[1]
+
+    def call(self, inputs, training=False):
+        x, keep = self._kept(inputs)
+        keep = keep[..., None]
+        self._keep = keep if training else None
+        return x * keep
+
+    def backward(self, d_output):
+        if self._keep is None:
+            raise RuntimeError(f"{self.name}: backward needs a preceding call with training=True")
+        # The output does not depend on the inputs of masked steps.
+        return d_output * self._keep
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mask_value=self.mask_value)
+        return config
+
+
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs in training and scales the rest by
     1 / (1 - rate) (inverted dropout, as Keras); the identity at inference.
@@ -89,6 +147,7 @@ class Dropout(Layer):
         self.seed = seed
         self._rng = _random.new_generator(seed)
         self._mask = None
+        self.supports_masking = True
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -139,6 +198,7 @@ class Activation(Layer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
         self._saved = None
+        self.supports_masking = True
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -47,6 +47,8 @@ class Dense(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self._saved = None
+        # On (B, T, I) inputs each step is transformed on its own: the (B, T) mask holds.
+        self.supports_masking = True
 
     def build(self, input_shape):
         """Creates the weights for inputs of shape (..., features)."""

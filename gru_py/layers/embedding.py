@@ -14,7 +14,9 @@ class Embedding(Layer):
         output_dim: vector size.
         embeddings_initializer: "uniform" (U(-0.05, 0.05), Keras' default), ...
         embeddings_regularizer: a penalty added to the training loss.
-        mask_zero: not supported yet (masks), rejected when True.
+        mask_zero: whether id 0 is padding: the output then carries the mask
+            ``ids != 0`` (see :meth:`compute_mask`), and ``input_dim`` should be the
+            vocabulary size plus one.
 
     Weights: ``embeddings`` (input_dim, output_dim).
     """
@@ -27,8 +29,13 @@ class Embedding(Layer):
         for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"Embedding: {arg} must be a positive integer, got {value!r}")
+        if mask_zero not in (True, False):
+            raise ValueError(f"Embedding: mask_zero must be True or False, got {mask_zero!r}")
         self._reject_unsupported(embeddings_constraint=(embeddings_constraint, None),
-                                 mask_zero=(bool(mask_zero), False), lora_rank=(lora_rank, None))
+                                 lora_rank=(lora_rank, None))
+        self.mask_zero = bool(mask_zero)
+        # As in Keras: only a layer that makes a mask propagates one.
+        self.supports_masking = self.mask_zero
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
@@ -63,6 +70,13 @@ class Embedding(Layer):
         self._ids = ids if training else None
         return self.embeddings[ids]
 
+    def compute_mask(self, inputs, mask=None):
+        """With ``mask_zero``, the mask ``ids != 0`` of the ids' shape, e.g. (B, T);
+        otherwise None. An incoming mask is ignored, as in Keras."""
+        if not self.mask_zero:
+            return None
+        return np.asarray(inputs) != 0
+
     def backward(self, d_output):
         if self._ids is None:
             raise RuntimeError(f"{self.name}: backward needs a preceding call with training=True")
@@ -79,6 +93,6 @@ class Embedding(Layer):
             embeddings_initializer=initializers.serialize(self.embeddings_initializer),
             embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer),
             embeddings_constraint=None,
-            mask_zero=False,
+            mask_zero=self.mask_zero,
         )
         return config

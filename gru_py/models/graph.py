@@ -2,8 +2,8 @@
 and backward.
 
 Built from the KerasTensors of ``gru_py.Input`` and layer calls. Forward runs the nodes
-in topological order; backward runs them in reverse, summing the gradients of a tensor
-that feeds several layers.
+in topological order, passing each tensor's mask along with it; backward runs them in
+reverse, summing the gradients of a tensor that feeds several layers.
 """
 
 import numpy as np
@@ -74,19 +74,32 @@ class Graph:
         return input_nodes + [n for n in order if n not in input_nodes]
 
     def forward(self, values, training):
-        """Runs the graph on a list of input arrays; returns the list of outputs."""
+        """Runs the graph on a list of input arrays.
+
+        Returns:
+            (outputs, masks): the output arrays, and the mask of each (None for an
+            output without one). Each layer receives the mask of its main input and
+            gives the masks of its outputs (Keras' propagation).
+        """
         self._values = {id(t): v for t, v in zip(self.inputs, values)}
+        masks = {}  # id(tensor) -> mask, for the tensors that carry one
         for node in self.nodes:
             if isinstance(node.layer, InputLayer):
                 continue
             main = [self._values[id(t)] for t in node.inputs]
+            main_masks = [masks.get(id(t)) for t in node.inputs]
+            if not node.inputs_is_list:
+                main, main_masks = main[0], main_masks[0]
             keyword = {k: [self._values[id(t)] for t in ts]
                        for k, ts in node.keyword_inputs.items()}
-            outs = node.layer._graph_forward(main if node.inputs_is_list else main[0], keyword,
-                                             training)
-            for t, v in zip(node.outputs, outs):
+            outs = node.layer._graph_forward(main, keyword, training, mask=main_masks)
+            out_masks = node.layer._output_masks(main, main_masks, len(outs))
+            for t, v, m in zip(node.outputs, outs, out_masks):
                 self._values[id(t)] = v
-        return [self._values[id(t)] for t in self.outputs]
+                if m is not None:
+                    masks[id(t)] = m
+        return ([self._values[id(t)] for t in self.outputs],
+                [masks.get(id(t)) for t in self.outputs])
 
     def backward(self, d_outputs):
         """Backpropagates the gradients of the outputs through the last forward."""

@@ -7,6 +7,9 @@ optimizer's fused update of every weight. Python only does the bookkeeping.
 A ``Model(inputs, outputs)`` runs a functional :class:`~gru_py.models.graph.Graph`;
 :class:`~gru_py.models.sequential.Sequential` runs a chain of layers. Both share this
 class's training loop through ``_forward`` and ``_backward``.
+
+When the output carries a mask (from ``Embedding(mask_zero=True)`` or ``Masking``), the
+loss, its gradient and the mean metrics leave the masked steps out, as in Keras 3.
 """
 
 import math
@@ -152,6 +155,8 @@ class Model(Layer):
         is built when it is defined, so there is nothing to do."""
 
     def _forward(self, inputs, training):
+        """Runs the model: returns (outputs, masks), the output arrays and the mask each
+        carries (None for none)."""
         return self._graph.forward(inputs, training)
 
     def _backward(self, d_outputs):
@@ -161,7 +166,7 @@ class Model(Layer):
         """Runs the model on arrays: one forward pass, no batching."""
         arrays = data_utils.as_input_list(inputs, self.input_names)
         self._ensure_built(arrays)
-        outputs = self._forward(arrays, training=bool(training))
+        outputs, _ = self._forward(arrays, training=bool(training))
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _regularization_penalty(self):
@@ -239,11 +244,12 @@ class Model(Layer):
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _update_metrics(self, y, y_pred, sample_weight, loss_value, count):
+    def _update_metrics(self, y, y_pred, mask, sample_weight, loss_value, count):
         self._loss_tracker.update_state(loss_value, sample_weight=count)
         for kind, metric in self._metrics:
-            metric.update_state(y, y_pred, sample_weight=sample_weight if kind == "weighted"
-                                else None)
+            # The output's mask reaches every metric, weighted or not, as in Keras 3.
+            metric._update_state_masked(
+                y, y_pred, sample_weight if kind == "weighted" else None, mask)
 
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
         """One batch's loss and the gradients of ``trainable_weights``, from one call.
@@ -260,31 +266,35 @@ class Model(Layer):
         y = data_utils.as_target(y)
         data_utils.check_same_length([("x", arrays[0]), ("y", y), ("sample_weight",
                                                                   sample_weight)])
-        loss_value, _ = self._loss_and_backward(arrays, y, sample_weight)
+        loss_value, _, _ = self._loss_and_backward(arrays, y, sample_weight)
         return loss_value, [g.copy() for _, g in self._trainable_pairs()]
 
     def _loss_and_backward(self, arrays, y, sample_weight):
         """Forward in training mode, loss, backward; gradients left in the layers.
 
+        Returns (loss, y_pred, mask of y_pred). The output's mask, when it has one, joins
+        the sample weights: masked entries add nothing to the loss or its gradient.
         A model whose predictions are no longer finite (it diverged) gets a NaN loss and
         no backward, so that fit reports it as Keras does and TerminateOnNaN can act.
         """
         self._ensure_built(arrays)
         for layer in self._layer_list:
             layer.zero_gradients()
-        outputs = self._forward(arrays, training=True)
+        outputs, masks = self._forward(arrays, training=True)
         if len(outputs) != 1:
             raise NotImplementedError("models with several outputs cannot be trained yet")
-        if not np.isfinite(outputs[0]).all():
-            return float("nan"), outputs[0]
-        loss_value, d_pred = self.loss.forward_backward(y, outputs[0], sample_weight)
+        y_pred, mask = outputs[0], masks[0]
+        if not np.isfinite(y_pred).all():
+            return float("nan"), y_pred, mask
+        weights = losses.apply_mask(sample_weight, mask, self.loss.reduction)
+        loss_value, d_pred = self.loss.forward_backward(y, y_pred, weights)
         self._backward([d_pred])
         for layer in self._layer_list:
             layer.add_regularization_gradients()
-        return loss_value + self._regularization_penalty(), outputs[0]
+        return loss_value + self._regularization_penalty(), y_pred, mask
 
     def _train_step(self, arrays, y, sample_weight):
-        loss_value, y_pred = self._loss_and_backward(arrays, y, sample_weight)
+        loss_value, y_pred, mask = self._loss_and_backward(arrays, y, sample_weight)
         if not math.isfinite(loss_value):
             # Keras reports the NaN and lets TerminateOnNaN decide; gru_py does the same,
             # and leaves the weights untouched rather than writing NaN into them.
@@ -294,17 +304,19 @@ class Model(Layer):
         if pairs:
             self.optimizer.apply_gradients([(g, w) for w, g in pairs])
         self._resolve_metrics(y, y_pred)
-        self._update_metrics(y, y_pred, sample_weight, loss_value, len(y))
+        self._update_metrics(y, y_pred, mask, sample_weight, loss_value, len(y))
 
     def _test_step(self, arrays, y, sample_weight):
-        y_pred = self._forward(arrays, training=False)[0]
+        outputs, masks = self._forward(arrays, training=False)
+        y_pred, mask = outputs[0], masks[0]
         if not np.isfinite(y_pred).all():  # a diverged model: report NaN, as Keras would
             self._loss_tracker.update_state(float("nan"), sample_weight=len(y))
             return
-        loss_value = self.loss(y, y_pred, sample_weight=sample_weight) + \
+        weights = losses.apply_mask(sample_weight, mask, self.loss.reduction)
+        loss_value = self.loss(y, y_pred, sample_weight=weights) + \
             self._regularization_penalty()
         self._resolve_metrics(y, y_pred)
-        self._update_metrics(y, y_pred, sample_weight, loss_value, len(y))
+        self._update_metrics(y, y_pred, mask, sample_weight, loss_value, len(y))
 
     def _prepare(self, x, y, sample_weight, class_weight=None):
         """Checked arrays for one call of fit/evaluate/train_on_batch/test_on_batch."""
@@ -477,7 +489,7 @@ class Model(Layer):
         pieces = []
         for step, index in enumerate(data_utils.batch_indices(count, batch_size, False, None)):
             callback_list.on_predict_batch_begin(step)
-            pieces.append(self._forward(data_utils.take(arrays, index), training=False))
+            pieces.append(self._forward(data_utils.take(arrays, index), training=False)[0])
             callback_list.on_predict_batch_end(step, {"outputs": pieces[-1]})
         callback_list.on_predict_end()
         outputs = [np.concatenate([p[i] for p in pieces]) for i in range(len(pieces[0]))]

@@ -90,10 +90,12 @@ class Sequential(Model):
     def _forward(self, inputs, training):
         if len(inputs) != 1:
             raise ValueError(f"Sequential models take one input, got {len(inputs)}")
-        x = inputs[0]
+        x, mask = inputs[0], None
         for layer in self._layers:
-            x = layer._graph_forward(x, {}, training)[0]
-        return [x]
+            outputs = layer._graph_forward(x, {}, training, mask=mask)
+            mask = layer._output_masks(x, mask, len(outputs))[0]
+            x = outputs[0]
+        return [x], [mask]
 
     def _backward(self, d_outputs):
         d = d_outputs[0]
