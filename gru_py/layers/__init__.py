@@ -1,16 +1,19 @@
 """Keras-shaped layers over the C core."""
 
 from gru_py.layers.base import Layer
+from gru_py.layers.bidirectional import Bidirectional
 from gru_py.layers.core import Activation, Dropout, Flatten, Input, InputLayer, Reshape
 from gru_py.layers.dense import Dense
 from gru_py.layers.embedding import Embedding
 from gru_py.layers.gru import GRU, GRUCell
 from gru_py.layers.merging import Add, Concatenate
 from gru_py.layers.rnn import RNN
+from gru_py.layers.time_distributed import TimeDistributed
+from gru_py.layers.wrapper import Wrapper
 
 _CLASSES = {cls.__name__: cls for cls in (
-    Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, GRU, GRUCell,
-    InputLayer, Reshape, RNN)}
+    Activation, Add, Bidirectional, Concatenate, Dense, Dropout, Embedding, Flatten, GRU,
+    GRUCell, InputLayer, Reshape, RNN, TimeDistributed)}
 
 
 def serialize(layer):
@@ -33,4 +36,4 @@ def deserialize(config):
     return cls.from_config(config.get("config", {}))
 
 
-__all__ = sorted(_CLASSES) + ["Input", "Layer", "deserialize", "serialize"]
+__all__ = sorted(_CLASSES) + ["Input", "Layer", "Wrapper", "deserialize", "serialize"]
