@@ -1,6 +1,7 @@
 """Keras-shaped layers over the C core."""
 
 from gru_py.layers.base import Layer
+from gru_py.layers.bidirectional import Bidirectional
 from gru_py.layers.core import (
     Activation,
     Dropout,
@@ -17,10 +18,13 @@ from gru_py.layers.lstm import LSTM, LSTMCell
 from gru_py.layers.merging import Add, Concatenate
 from gru_py.layers.rnn import RNN
 from gru_py.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+from gru_py.layers.time_distributed import TimeDistributed
+from gru_py.layers.wrapper import Wrapper
 
 _CLASSES = {cls.__name__: cls for cls in (
-    Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, GRU, GRUCell, LSTM,
-    LSTMCell, InputLayer, Masking, Reshape, RNN, SimpleRNN, SimpleRNNCell)}
+    Activation, Add, Bidirectional, Concatenate, Dense, Dropout, Embedding, Flatten, GRU,
+    GRUCell, InputLayer, LSTM, LSTMCell, Masking, Reshape, RNN, SimpleRNN, SimpleRNNCell,
+    TimeDistributed)}
 
 
 def serialize(layer):
@@ -43,4 +47,4 @@ def deserialize(config):
     return cls.from_config(config.get("config", {}))
 
 
-__all__ = sorted(_CLASSES) + ["Input", "Layer", "deserialize", "serialize"]
+__all__ = sorted(_CLASSES) + ["Input", "Layer", "Wrapper", "deserialize", "serialize"]
