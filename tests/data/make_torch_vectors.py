@@ -112,14 +112,19 @@ def make_case(B, T, I, H, use_h0, go_backwards, seed):
     }
 
 
+def save(path, cases):
+    """Write {case name: {key: array}} as "name/key" arrays, plus torch_version."""
+    arrays = {"torch_version": np.array(torch.__version__)}
+    for name, case in cases.items():
+        for key, value in case.items():
+            arrays[f"{name}/{key}"] = np.ascontiguousarray(value)
+    np.savez(path, **arrays)
+    print(f"wrote {path} ({len(arrays)} arrays)")
+
+
 def main():
     torch.use_deterministic_algorithms(True)
-    arrays = {"torch_version": np.array(torch.__version__)}
-    for name, spec in CASES.items():
-        for key, value in make_case(*spec).items():
-            arrays[f"{name}/{key}"] = np.ascontiguousarray(value)
-    np.savez(OUT_PATH, **arrays)
-    print(f"wrote {OUT_PATH} ({len(arrays)} arrays)")
+    save(OUT_PATH, {name: make_case(*spec) for name, spec in CASES.items()})
 
 
 if __name__ == "__main__":
