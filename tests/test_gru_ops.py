@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reference as ref
-from assertions import assert_abs, assert_scaled
+from assertions import KINK_MARGIN, SEED_TRIES, UNBOUNDED, assert_abs, assert_scaled, kink_distance
 
 from gru_py import ops
 
@@ -28,15 +28,6 @@ TORCH_CASES = ("small", "no_h0", "single", "wide", "backwards")
 
 SHAPE = (2, 4, 3, 5)  # B, T, I, H of the reference grid
 GRADIENTS = ("x", "initial_state", "kernel", "recurrent_kernel", "bias")
-
-# relu and hard_sigmoid have kinks where the derivative jumps. Near a kink the float32
-# core and the float64 reference may fall on different sides (and a central difference
-# straddles it), so cases are drawn with every pre-activation at least KINK_MARGIN away:
-# far beyond float32 rounding (~1e-6 here) and the 1e-6 finite-difference steps.
-KINKS = {"relu": (0.0,), "hard_sigmoid": (-3.0, 3.0)}
-KINK_MARGIN = 1e-3
-SEED_TRIES = 100
-UNBOUNDED = (None, "linear", "relu")
 
 # (activation, recurrent_activation): every supported activation, and None (linear),
 # appears in both positions.
@@ -105,11 +96,7 @@ def _kink_distance(case, flags):
     ref_flags = _ref_flags(flags)
     owners = {"pre_z": ref_flags["recurrent_activation"],
               "pre_r": ref_flags["recurrent_activation"], "pre_hh": ref_flags["activation"]}
-    if not any(act in KINKS for act in owners.values()):
-        return np.inf
-    pre = _pre_activations(case, flags)
-    return min(np.min(np.abs(pre[key] - kink))
-               for key, act in owners.items() for kink in KINKS.get(act, ()))
+    return kink_distance(owners, lambda: _pre_activations(case, flags))
 
 
 def _smooth_case(base_seed, flags, shape=SHAPE, **case_options):
