@@ -11,6 +11,16 @@ import json
 import numpy as np
 import pytest
 import reference as ref
+from layer_checks import (
+    CD_TOL,
+    FWD_TOL,
+    as_list,
+    central_differences,
+    check_gradients,
+    normal,
+    randomize,
+    weighted_sum,
+)
 
 import gru_py
 from gru_py.layers import (
@@ -32,46 +42,10 @@ from gru_py.utils import set_random_seed
 
 B, T, K, I, H, H2, O = 3, 4, 2, 3, 4, 3, 2
 
-# Central differences step: a power of two, so w + EPS is exact for float32 weights in
-# (-1, 1).
-EPS = 2.0**-10
-# float32 forward with step ~1e-3: rounding ~1e-7 * |f| / 1e-3 plus curvature ~EPS**2;
-# 2e-3 is far above both and far below a wrong gradient.
-CD_TOL = {"rtol": 2e-3, "atol": 2e-3}
-# Results of the same float32 computations organised differently (another batch size
-# for the GEMMs), or float32 against the float64 reference.
-FWD_TOL = {"rtol": 1e-5, "atol": 1e-5}
-
 MERGE_MODES = ["concat", "sum", "mul", "ave", None]
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _randomize(layer, seed, scale=0.5):
-    """U(-scale, scale) weights, biases included, so that a misplaced one shows."""
-    rng = np.random.default_rng(seed)
-    layer.set_weights([rng.uniform(-scale, scale, w.shape) for w in layer.get_weights()])
-
-
-def _normal(seed, shape):
-    """float32 values in a float64 array that central differences can nudge."""
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32).astype(
-        np.float64)
-
-
-def _as_list(outputs):
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
-def _loss(outputs, weights):
-    """sum(output * weight) in float64 over a list of outputs."""
-    return float(sum(np.sum(np.asarray(o, np.float64) * w)
-                     for o, w in zip(_as_list(outputs), weights)))
-
-
-def _central(f, array):
-    return ref.numerical_gradient(f, array, eps=EPS)
 
 
 def _recurrent(kind, go_backwards=False, **flags):
@@ -106,9 +80,9 @@ def _sequence_data(seed, count=16, steps=T):
 def test_time_distributed_dense_equals_dense_at_each_step(shape):
     dense = Dense(O, activation="tanh")
     layer = TimeDistributed(dense)
-    x = _normal(0, shape).astype(np.float32)
+    x = normal(0, shape).astype(np.float32)
     layer.build(shape)
-    _randomize(layer, 1)
+    randomize(layer, 1)
     y = layer(x)
     assert y.shape == shape[:-1] + (O,) and y.dtype == np.float32
     for t in range(shape[1]):
@@ -122,9 +96,9 @@ def test_time_distributed_gru_equals_gru_on_each_slice():
     gru = GRU(H)
     layer = TimeDistributed(gru)
     shape = (B, K, T, I)  # K slices, each a (B, T, I) sequence
-    x = _normal(2, shape).astype(np.float32)
+    x = normal(2, shape).astype(np.float32)
     layer.build(shape)
-    _randomize(layer, 3)
+    randomize(layer, 3)
     y = layer(x)
     assert y.shape == (B, K, H)
     for k in range(K):
@@ -174,26 +148,26 @@ def test_time_distributed_embedding_has_no_input_gradient():
 def test_time_distributed_gradients_match_central_differences(inner, shape):
     layer = TimeDistributed(inner())
     layer.build(shape)
-    _randomize(layer, 5)
-    x = _normal(6, shape)
+    randomize(layer, 5)
+    x = normal(6, shape)
     y = layer(x.astype(np.float32), training=True)
-    w = _normal(7, y.shape)
+    w = normal(7, y.shape)
     layer.zero_gradients()
     d_x = layer.backward(w.astype(np.float32))
 
     def f():
-        return _loss(layer(x.astype(np.float32)), [w])
+        return weighted_sum(layer(x.astype(np.float32)), [w])
 
     context = f"shape {shape}, seeds 5-7"
-    np.testing.assert_allclose(d_x, _central(f, x), **CD_TOL, err_msg=f"d_x; {context}")
+    np.testing.assert_allclose(d_x, central_differences(f, x), **CD_TOL, err_msg=f"d_x; {context}")
     for i, weight in enumerate(layer.weights):
-        np.testing.assert_allclose(layer.gradients[i], _central(f, weight), **CD_TOL,
+        np.testing.assert_allclose(layer.gradients[i], central_differences(f, weight), **CD_TOL,
                                    err_msg=f"weight {i}; {context}")
 
 
 def test_time_distributed_applies_the_wrapped_layers_activity_regularizer():
     layer = TimeDistributed(Dense(O, activity_regularizer="l2"))
-    x = _normal(8, (B, T, I)).astype(np.float32)
+    x = normal(8, (B, T, I)).astype(np.float32)
     y = layer(x, training=True)
     # Keras' default L2 factor; the sum over all slices equals the sum over the output.
     want = 0.01 * float(np.sum(np.square(y, dtype=np.float64)))
@@ -259,7 +233,7 @@ def _bidirectional_and_parts(kind, merge_mode, seed, **flags):
     built separately and given its forward and backward weights."""
     layer = Bidirectional(_recurrent(kind, **flags), merge_mode=merge_mode)
     layer.build((B, T, I))
-    _randomize(layer, seed)
+    randomize(layer, seed)
     forward = _recurrent(kind, **flags)
     backward = _recurrent(kind, go_backwards=True, **flags)
     count = len(layer.weights) // 2
@@ -292,10 +266,10 @@ def _merged(merge_mode, y_f, y_b, return_sequences):
 @_every_bidirectional_case
 def test_bidirectional_equals_forward_and_backward_layers_merged(kind, merge_mode, flags):
     layer, forward, backward = _bidirectional_and_parts(kind, merge_mode, 10, **flags)
-    x = _normal(11, (B, T, I)).astype(np.float32)
-    got = _as_list(layer(x))
-    out_f, *states_f = _as_list(forward(x))
-    out_b, *states_b = _as_list(backward(x))
+    x = normal(11, (B, T, I)).astype(np.float32)
+    got = as_list(layer(x))
+    out_f, *states_f = as_list(forward(x))
+    out_b, *states_b = as_list(backward(x))
     want = _merged(merge_mode, out_f, out_b, flags["return_sequences"]) + states_f + states_b
     context = f"{kind}, merge_mode={merge_mode}, flags {flags}, seeds 10-11"
     assert len(got) == len(want), context
@@ -312,9 +286,9 @@ def test_bidirectional_equals_forward_and_backward_layers_merged(kind, merge_mod
 def test_bidirectional_splits_initial_state_half_and_half(kind):
     layer, forward, backward = _bidirectional_and_parts(kind, "concat", 12,
                                                         return_sequences=True)
-    x = _normal(13, (B, T, I)).astype(np.float32)
+    x = normal(13, (B, T, I)).astype(np.float32)
     sizes = _state_sizes(kind)
-    states = [_normal(14 + i, (B, s)).astype(np.float32) for i, s in enumerate(sizes + sizes)]
+    states = [normal(14 + i, (B, s)).astype(np.float32) for i, s in enumerate(sizes + sizes)]
     half = len(sizes)
     got = layer(x, initial_state=states)
     want = _merged("concat", forward(x, initial_state=states[:half]),
@@ -344,10 +318,10 @@ def test_bidirectional_copies_layer_with_keras_names_and_fresh_weights():
 def test_bidirectional_weights_argument_sets_forward_then_backward():
     source = Bidirectional(GRU(H))
     source.build((None, T, I))
-    _randomize(source, 20)
+    randomize(source, 20)
     weights = source.get_weights()
     layer = Bidirectional(GRU(H), weights=weights)
-    x = _normal(21, (B, T, I)).astype(np.float32)
+    x = normal(21, (B, T, I)).astype(np.float32)
     np.testing.assert_array_equal(layer(x), source(x))
     for a, b in zip(layer.get_weights(), weights):
         np.testing.assert_array_equal(a, b)
@@ -357,7 +331,7 @@ def test_bidirectional_uses_the_given_backward_layer():
     back = GRU(H2, activation="relu", go_backwards=True, return_sequences=True)
     layer = Bidirectional(GRU(H, return_sequences=True), backward_layer=back)
     assert layer.backward_layer is back
-    x = _normal(22, (B, T, I)).astype(np.float32)
+    x = normal(22, (B, T, I)).astype(np.float32)
     y = layer(x)
     assert y.shape == (B, T, H + H2)
     assert layer.compute_output_shape((None, T, I)) == (None, T, H + H2)
@@ -373,40 +347,19 @@ def test_bidirectional_gradients_match_central_differences(kind, merge_mode, fla
     layer = Bidirectional(_recurrent(kind, **flags), merge_mode=merge_mode)
     shape = (2, 3, I)
     layer.build(shape)
-    _randomize(layer, 30)
-    x = _normal(31, shape)
+    randomize(layer, 30)
     sizes = _state_sizes(kind)
-    states = [_normal(32 + i, (2, s)) for i, s in enumerate(sizes + sizes)]
-
-    def run(training=False):
-        return _as_list(layer(x.astype(np.float32), training=training,
-                              initial_state=[s.astype(np.float32) for s in states]))
-
-    outputs = run(training=True)
-    w = [_normal(40 + i, o.shape) for i, o in enumerate(outputs)]
-    layer.zero_gradients()
-    d_x, d_states = layer.backward(*[v.astype(np.float32) for v in w])
-
-    def f():
-        return _loss(run(), w)
-
-    context = f"{kind}, merge_mode={merge_mode}, flags {flags}, seeds 30-45"
-    np.testing.assert_allclose(d_x, _central(f, x), **CD_TOL, err_msg=f"d_x; {context}")
-    assert len(d_states) == len(states)
-    for i, (d, s) in enumerate(zip(d_states, states)):
-        np.testing.assert_allclose(d, _central(f, s), **CD_TOL,
-                                   err_msg=f"initial state {i}; {context}")
-    for i, weight in enumerate(layer.weights):
-        np.testing.assert_allclose(layer.gradients[i], _central(f, weight), **CD_TOL,
-                                   err_msg=f"weight {i}; {context}")
+    states = [normal(32 + i, (2, s)) for i, s in enumerate(sizes + sizes)]
+    check_gradients(layer, normal(31, shape), states, 40,
+                    f"{kind}, merge_mode={merge_mode}, flags {flags}, seeds 30-45")
 
 
 def test_bidirectional_backward_with_only_some_output_gradients():
     """Missing gradients (None, or trailing ones left out) count as zeros."""
     layer = Bidirectional(GRU(H, return_state=True), merge_mode=None)
-    x = _normal(50, (B, T, I)).astype(np.float32)
+    x = normal(50, (B, T, I)).astype(np.float32)
     outputs = layer(x, training=True)
-    w = _normal(51, outputs[1].shape).astype(np.float32)
+    w = normal(51, outputs[1].shape).astype(np.float32)
     d_x, _ = layer.backward(None, w)
     layer(x, training=True)
     zeros = [np.zeros_like(o) for o in outputs]
@@ -418,7 +371,7 @@ def test_bidirectional_backward_with_only_some_output_gradients():
 def test_bidirectional_activity_regularizers_count_inside_and_out():
     layer = Bidirectional(GRU(H, activity_regularizer="l1"), merge_mode="sum",
                           activity_regularizer="l2")
-    x = _normal(52, (B, T, I)).astype(np.float32)
+    x = normal(52, (B, T, I)).astype(np.float32)
     layer.build(x.shape)
     y = layer._graph_forward(x, {}, training=True)[0]  # how a model runs it
     h_f = layer.forward_layer(x)
@@ -541,8 +494,8 @@ def test_functional_initial_state_inputs_receive_the_model():
     s_f, s_b = Input(shape=(H,)), Input(shape=(H,))
     out = Bidirectional(GRU(H), merge_mode="ave")(x, initial_state=[s_f, s_b])
     model = gru_py.Model([x, s_f, s_b], Dense(1)(out))
-    xs = _normal(63, (B, T, I)).astype(np.float32)
-    states = [_normal(64 + i, (B, H)).astype(np.float32) for i in range(2)]
+    xs = normal(63, (B, T, I)).astype(np.float32)
+    states = [normal(64 + i, (B, H)).astype(np.float32) for i in range(2)]
     layer, dense = (next(lay for lay in model.layers if isinstance(lay, cls))
                     for cls in (Bidirectional, Dense))
     want = dense(layer(xs, initial_state=states))
