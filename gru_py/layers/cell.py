@@ -77,6 +77,7 @@ class RecurrentCell(Layer):
             raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         self.seed = seed
         self._rng = _random.new_generator(seed)
+        self._step_masks = None  # the masks of a sequence stepped by hand (call)
         self._buffers = ops.RNNBuffers()  # scratch and cache memory reused across calls
 
     @property
@@ -122,17 +123,37 @@ class RecurrentCell(Layer):
                 for _ in range(self.state_count)]
 
     def call(self, inputs, states, training=False):
-        """One step: inputs (B, I) and the list of states -> (output, new states)."""
+        """One step: inputs (B, I) and the list of states -> (output, new states).
+
+        In training, the dropout masks drawn at the first step are kept for the following
+        ones, so that a sequence stepped by hand sees one mask, as a whole-sequence call
+        does; :meth:`reset_dropout_mask` and :meth:`reset_recurrent_dropout_mask` start a
+        new sequence (Keras' DropoutRNNCell).
+        """
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         x = np.asarray(inputs)
         if x.ndim != 2:
             raise ValueError(
                 f"{type(self).__name__}: inputs must be 2-D (batch, features), got shape "
                 f"{x.shape}")
-        out = self._sequence_forward(x[:, None, :], states, go_backwards=False,
-                                     training=training, return_sequences=False)
+        masks = (None, None)
+        if training:
+            if self._step_masks is None or self._step_masks[0] != x.shape[0]:
+                self._step_masks = (x.shape[0], *self._dropout_masks(x.shape[0], True))
+            masks = self._step_masks[1:]
+        out = self._run(x[:, None, :], states, go_backwards=False, training=False,
+                        return_sequences=False, mask=None, zero_output_for_mask=False,
+                        dropout_mask=masks[0], recurrent_dropout_mask=masks[1],
+                        buffers=self._buffers)
         new_states = [out.last_state] + ([out.last_carry] if self.state_count == 2 else [])
         return out.last_state, new_states
+
+    def reset_dropout_mask(self):
+        """Forgets the masks of a sequence stepped by hand: the next training step draws
+        new ones."""
+        self._step_masks = None
+
+    reset_recurrent_dropout_mask = reset_dropout_mask
 
     def _dropout_masks(self, batch, training):
         """(dropout_mask, recurrent_dropout_mask) for one call: None, or multipliers."""

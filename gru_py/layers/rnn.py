@@ -113,7 +113,7 @@ class RNN(Layer):
             self._adopt_weights(cell)
         if self.stateful:
             self._batch_size = int(input_shape[0])
-            self.reset_states()
+            self._zero_states()
         self.built = True
 
     @property
@@ -126,6 +126,10 @@ class RNN(Layer):
         """Sets a stateful layer's states to zeros (Keras' reset_states / reset_state)."""
         if not self.stateful:
             raise AttributeError(f"{self.name}: reset_states needs a layer with stateful=True")
+        if self.built:  # else there are no states yet: build makes them zeros
+            self._zero_states()
+
+    def _zero_states(self):
         self._stored_states = [
             np.zeros((self._batch_size, cell.units), np.float32)
             for cell in self.cells for _ in range(cell.state_count)]
@@ -366,7 +370,6 @@ class CellLayer(RNN):
             cell_config.pop(key, None)
         config.update(cell_config)
         config.update(self._sequence_config())
-        config.pop("zero_output_for_mask")  # Keras' GRU/LSTM/SimpleRNN do not take it
         if hasattr(self, "use_cudnn"):
             config["use_cudnn"] = self.use_cudnn
         return config
