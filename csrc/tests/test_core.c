@@ -1,9 +1,12 @@
 /*
- * test_core.c: unit tests of the C core (GRU, Dense, status codes, BLAS info), built with
- * AddressSanitizer + UBSan + LeakSanitizer; every buffer is malloc'd at exactly the size the
- * API reports. Not tested here: exact agreement with the float64 reference and other
- * frameworks (Python tests), threading, speed, overruns inside the uninstrumented OpenBLAS.
- * Dimension letters: B batch, T timesteps, I input features, H units (Dense: N rows, O units).
+ * test_core.c: unit tests of the C core (the recurrent layers GRU, LSTM and SimpleRNN, Dense,
+ * status codes, BLAS info), built with AddressSanitizer + UBSan + LeakSanitizer; every buffer
+ * is malloc'd at exactly the size the API reports. The recurrent layers are compared with a
+ * double-precision scalar reference written here from the formulas in gru_py.h. Not tested
+ * here: agreement with other frameworks (Python tests), concurrent calls, speed, overruns
+ * inside the uninstrumented OpenBLAS.
+ * Dimension letters: B batch, T timesteps, I input features, H units, G gate blocks, S state
+ * tensors (Dense: N rows, O units).
  */
 #include <limits.h>
 #include <math.h>
@@ -148,53 +151,160 @@ static const char *act_name(gp_activation a) {
 static const gp_activation ELEMENTWISE[5] = {GP_ACT_LINEAR, GP_ACT_SIGMOID, GP_ACT_TANH,
                                              GP_ACT_HARD_SIGMOID, GP_ACT_RELU};
 
+static double *dalloc(size_t n) {
+    double *p = malloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "test_core: out of memory (%zu doubles)\n", n);
+        exit(2);
+    }
+    return p;
+}
+
+/* A double copy of n floats; NULL stays NULL. */
+static double *ddup(const float *src, size_t n) {
+    if (!src) return NULL;
+    double *p = dalloc(n);
+    for (size_t i = 0; i < n; i++) p[i] = src[i];
+    return p;
+}
+
+static double ddot(const double *a, const float *w, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += a[i] * (double)w[i];
+    return s;
+}
+
+/* |got - want| relative to 1 + |want|; infinite when got is NaN. */
+static double rel_err(double got, double want) {
+    const double e = fabs(got - want) / (1.0 + fabs(want));
+    return e == e ? e : INFINITY;
+}
+
 /* ---------------------------------------------------------------------------------- */
-/* GRU fixture: inputs, weights and every output/scratch buffer of one configuration.  */
+/* Recurrent fixture: inputs, weights and every output/scratch buffer of one config    */
 /* ---------------------------------------------------------------------------------- */
 
+static const char *cell_name(gp_cell cell) {
+    switch (cell) {
+    case GP_CELL_GRU:
+        return "gru";
+    case GP_CELL_LSTM:
+        return "lstm";
+    case GP_CELL_SIMPLE_RNN:
+        return "simple_rnn";
+    default:
+        return "?";
+    }
+}
+
+/* Cached gate floats per row and step, as gru_py.h documents the cache: GRU [z | r | hh | q],
+ * LSTM [i | f | g | o | act(c)], SimpleRNN none. */
+static size_t cached_width(const gp_rnn_config *c) {
+    return c->cell == GP_CELL_GRU ? 4 * c->units : (c->cell == GP_CELL_LSTM ? 5 * c->units : 0);
+}
+
+/* How a fixture masks its steps. MASK_PADDED gives row b the pattern b % 5 of mask_entry, so
+ * a batch of 5 rows or more holds every kind of row. */
+typedef enum { MASK_NONE = 0, MASK_ALL_USED, MASK_PADDED } mask_kind;
+
+static const char *const MASK_NAMES[3] = {"none", "all-used", "padded"};
+
+static unsigned char mask_entry(size_t b, size_t t, size_t T) {
+    switch (b % 5) {
+    case 0: /* left-padded */
+        return t >= T / 2;
+    case 1: /* right-padded */
+        return t < T - T / 2;
+    case 2: /* holes, the first step among them: 0 1 1 0 1 */
+        return (0x16u >> (t % 5)) & 1u;
+    case 3: /* fully masked */
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* Dropout multipliers as Keras draws them for rate 0.2: 0 (a quarter of them here, so that
+ * every row loses some inputs) or 1 / (1 - 0.2). */
+static void drop_fill(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = lcg_uniform(1.0f) < -0.5f ? 0.0f : 1.25f;
+}
+
 typedef struct {
-    gp_gru_config cfg;
-    char name[160];
-    size_t n_x, n_h, n_out, n_k, n_r, n_b; /* B*T*I, B*H, B*T*H, I*3H, H*3H, bias floats */
+    gp_rnn_config cfg;
+    char name[200];
+    size_t G, S;
+    /* B*T*I, B*H, S*B*H, B*T*H, I*G*H, H*G*H, bias floats, G*B*I, G*B*H */
+    size_t n_x, n_h, n_s, n_out, n_k, n_r, n_b, n_idrop, n_rdrop;
     size_t n_cache, n_fws_train, n_fws_infer, n_bws;
     float *x, *h0, *kernel, *rec, *bias; /* h0 always allocated; bias NULL if !use_bias */
+    unsigned char *mask;                 /* (B, T); NULL for MASK_NONE */
+    float *idrop, *rdrop;                /* NULL unless the config's dropout flag is set */
     float *d_out, *d_last;
     float *out, *last, *cache, *fws_train, *fws_infer, *bws;
     float *d_x, *d_h0, *d_k, *d_r, *d_b; /* d_b NULL if !use_bias */
-} gru_fix;
+} rnn_fix;
 
-/* Shape (B, T, I, H) of the next fixtures; the default is the tiny gradient-check shape. */
-static size_t g_gru_shape[4] = {2, 3, 3, 4};
+/* Shape (B, T, I, H) of the next configs; the default is the tiny gradient-check shape. */
+static size_t g_shape[4] = {2, 3, 3, 4};
 
-static void gru_fix_init(gru_fix *f, gp_activation act, gp_activation rec_act, int reset_after,
-                         int use_bias, int go_backwards, uint32_t seed, float weight_scale) {
-    memset(f, 0, sizeof *f);
-    const gp_gru_config c = {.batch = g_gru_shape[0],
-                             .steps = g_gru_shape[1],
-                             .input_size = g_gru_shape[2],
-                             .units = g_gru_shape[3],
+static gp_rnn_config rnn_cfg(gp_cell cell, gp_activation act, gp_activation rec_act,
+                             int reset_after, int use_bias, int go_backwards) {
+    const gp_rnn_config c = {.cell = cell,
+                             .batch = g_shape[0],
+                             .steps = g_shape[1],
+                             .input_size = g_shape[2],
+                             .units = g_shape[3],
                              .activation = act,
                              .recurrent_activation = rec_act,
                              .reset_after = reset_after,
                              .use_bias = use_bias,
                              .go_backwards = go_backwards};
-    f->cfg = c;
+    return c;
+}
+
+/* Most tests run over four cell variants: GRU with reset_after 0 and 1, LSTM, SimpleRNN. */
+enum { VARIANTS = 4 };
+
+static gp_rnn_config variant_cfg(int v, gp_activation act, gp_activation rec_act, int use_bias,
+                                 int go_backwards) {
+    static const gp_cell cells[VARIANTS] = {GP_CELL_GRU, GP_CELL_GRU, GP_CELL_LSTM,
+                                            GP_CELL_SIMPLE_RNN};
+    return rnn_cfg(cells[v], act, rec_act, v == 1, use_bias, go_backwards);
+}
+
+static void rnn_fix_init(rnn_fix *f, const gp_rnn_config *cfg, mask_kind mask, uint32_t seed,
+                         float weight_scale) {
+    memset(f, 0, sizeof *f);
+    f->cfg = *cfg;
+    const gp_rnn_config *c = &f->cfg;
     snprintf(f->name, sizeof f->name,
-             "gru(B=%zu T=%zu I=%zu H=%zu act=%s rec=%s reset_after=%d bias=%d back=%d)", c.batch,
-             c.steps, c.input_size, c.units, act_name(act), act_name(rec_act), reset_after,
-             use_bias, go_backwards);
-    const size_t B = c.batch, T = c.steps, I = c.input_size, H = c.units;
+             "%s(B=%zu T=%zu I=%zu H=%zu act=%s rec=%s reset_after=%d bias=%d back=%d "
+             "zero_out=%d in_drop=%d rec_drop=%d mask=%s)",
+             cell_name(c->cell), c->batch, c->steps, c->input_size, c->units,
+             act_name(c->activation), act_name(c->recurrent_activation), c->reset_after,
+             c->use_bias, c->go_backwards, c->zero_output_for_mask, c->input_dropout,
+             c->recurrent_dropout, MASK_NAMES[mask]);
+    const size_t B = c->batch, T = c->steps, I = c->input_size, H = c->units;
+    f->G = gp_rnn_gate_count(c->cell);
+    f->S = gp_rnn_state_count(c->cell);
+    const size_t GH = f->G * H;
     f->n_x = B * T * I;
     f->n_h = B * H;
+    f->n_s = f->S * B * H;
     f->n_out = B * T * H;
-    f->n_k = I * 3 * H;
-    f->n_r = H * 3 * H;
-    f->n_b = (reset_after ? 2 : 1) * 3 * H;
-    f->n_cache = gp_gru_cache_size(&f->cfg);
-    f->n_fws_train = gp_gru_forward_workspace_size(&f->cfg, 1);
-    f->n_fws_infer = gp_gru_forward_workspace_size(&f->cfg, 0);
-    f->n_bws = gp_gru_backward_workspace_size(&f->cfg);
-    CHECK(f->n_cache == (T + 1) * B * H + T * B * 4 * H, "%s: cache_size %zu", f->name, f->n_cache);
+    f->n_k = I * GH;
+    f->n_r = H * GH;
+    f->n_b = (c->reset_after ? 2 : 1) * GH;
+    f->n_idrop = f->G * B * I;
+    f->n_rdrop = f->G * B * H;
+    f->n_cache = gp_rnn_cache_size(c);
+    f->n_fws_train = gp_rnn_forward_workspace_size(c, 1);
+    f->n_fws_infer = gp_rnn_forward_workspace_size(c, 0);
+    f->n_bws = gp_rnn_backward_workspace_size(c);
+    const size_t want_cache = f->S * (T + 1) * B * H + T * B * cached_width(c);
+    CHECK(f->n_cache == want_cache, "%s: cache_size %zu, want %zu", f->name, f->n_cache,
+          want_cache);
     CHECK(f->n_fws_train > 0 && f->n_fws_infer > 0 && f->n_bws > 0,
           "%s: workspace sizes %zu %zu %zu", f->name, f->n_fws_train, f->n_fws_infer, f->n_bws);
     if (!f->n_cache || !f->n_fws_train || !f->n_fws_infer || !f->n_bws) {
@@ -204,56 +314,328 @@ static void gru_fix_init(gru_fix *f, gp_activation act, gp_activation rec_act, i
 
     g_lcg = seed;
     f->x = falloc(f->n_x);
-    f->h0 = falloc(f->n_h);
+    f->h0 = falloc(f->n_s);
     f->kernel = falloc(f->n_k);
     f->rec = falloc(f->n_r);
-    f->bias = use_bias ? falloc(f->n_b) : NULL;
+    f->bias = c->use_bias ? falloc(f->n_b) : NULL;
     f->d_out = falloc(f->n_out);
-    f->d_last = falloc(f->n_h);
+    f->d_last = falloc(f->n_s);
     frand(f->x, f->n_x, 1.0f);
-    frand(f->h0, f->n_h, 0.5f);
+    frand(f->h0, f->n_s, 0.5f);
     frand(f->kernel, f->n_k, weight_scale);
     frand(f->rec, f->n_r, weight_scale);
     if (f->bias) frand(f->bias, f->n_b, weight_scale);
     frand(f->d_out, f->n_out, 1.0f);
-    frand(f->d_last, f->n_h, 1.0f);
+    frand(f->d_last, f->n_s, 1.0f);
+    if (mask != MASK_NONE) {
+        f->mask = malloc(B * T);
+        if (!f->mask) {
+            fprintf(stderr, "test_core: out of memory (mask of %s)\n", f->name);
+            exit(2);
+        }
+        for (size_t b = 0; b < B; b++) {
+            for (size_t t = 0; t < T; t++) {
+                f->mask[b * T + t] = mask == MASK_PADDED ? mask_entry(b, t, T) : 1;
+            }
+        }
+    }
+    if (c->input_dropout) {
+        f->idrop = falloc(f->n_idrop);
+        drop_fill(f->idrop, f->n_idrop);
+    }
+    if (c->recurrent_dropout) {
+        f->rdrop = falloc(f->n_rdrop);
+        drop_fill(f->rdrop, f->n_rdrop);
+    }
 
     /* Outputs and scratch start as NaN: the core must never read them before writing. */
     f->out = falloc_fill(f->n_out, NAN);
-    f->last = falloc_fill(f->n_h, NAN);
+    f->last = falloc_fill(f->n_s, NAN);
     f->cache = falloc_fill(f->n_cache, NAN);
     f->fws_train = falloc_fill(f->n_fws_train, NAN);
     f->fws_infer = falloc_fill(f->n_fws_infer, NAN);
     f->bws = falloc_fill(f->n_bws, NAN);
     f->d_x = falloc_fill(f->n_x, NAN);
-    f->d_h0 = falloc_fill(f->n_h, NAN);
+    f->d_h0 = falloc_fill(f->n_s, NAN);
     f->d_k = falloc_fill(f->n_k, 0.0f);
     f->d_r = falloc_fill(f->n_r, 0.0f);
-    f->d_b = use_bias ? falloc_fill(f->n_b, 0.0f) : NULL;
+    f->d_b = c->use_bias ? falloc_fill(f->n_b, 0.0f) : NULL;
 }
 
-static void gru_fix_free(gru_fix *f) {
-    float *all[] = {f->x,      f->h0,  f->kernel, f->rec,   f->bias,      f->d_out,
-                    f->d_last, f->out, f->last,   f->cache, f->fws_train, f->fws_infer,
-                    f->bws,    f->d_x, f->d_h0,   f->d_k,   f->d_r,       f->d_b};
+static void rnn_fix_free(rnn_fix *f) {
+    float *all[] = {f->x,     f->h0,     f->kernel, f->rec,  f->bias,  f->idrop,     f->rdrop,
+                    f->d_out, f->d_last, f->out,    f->last, f->cache, f->fws_train, f->fws_infer,
+                    f->bws,   f->d_x,    f->d_h0,   f->d_k,  f->d_r,   f->d_b};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+    free(f->mask);
     memset(f, 0, sizeof *f);
 }
 
-/* Training forward (cache non-NULL) or inference forward (cache NULL). */
-static gp_status gru_fwd(gru_fix *f, float *out, float *last, float *cache, const float *h0) {
-    return gp_gru_forward(out, last, cache, cache ? f->fws_train : f->fws_infer, f->x, h0,
-                          f->kernel, f->rec, f->bias, &f->cfg);
+static gp_rnn_inputs rnn_inputs(const rnn_fix *f, const float *h0) {
+    const gp_rnn_inputs in = {.x = f->x,
+                              .initial_state = h0,
+                              .kernel = f->kernel,
+                              .recurrent_kernel = f->rec,
+                              .bias = f->bias,
+                              .mask = f->mask,
+                              .input_dropout = f->idrop,
+                              .recurrent_dropout = f->rdrop};
+    return in;
 }
 
-static gp_status gru_bwd(gru_fix *f, float *d_x, float *d_h0, const float *d_out,
+/* Training forward (cache non-NULL) or inference forward (cache NULL). */
+static gp_status rnn_fwd(rnn_fix *f, float *out, float *last, float *cache, const float *h0) {
+    const gp_rnn_inputs in = rnn_inputs(f, h0);
+    return gp_rnn_forward(out, last, cache, cache ? f->fws_train : f->fws_infer, &in, &f->cfg);
+}
+
+/* Backward from f->cache into d_x, d_h0 and the fixture's parameter gradients. */
+static gp_status rnn_bwd(rnn_fix *f, float *d_x, float *d_h0, const float *d_out,
                          const float *d_last) {
-    return gp_gru_backward(d_x, d_h0, f->d_k, f->d_r, f->d_b, f->bws, f->cache, f->x, f->kernel,
-                           f->rec, d_out, d_last, &f->cfg);
+    const gp_rnn_gradients g = {d_x, d_h0, f->d_k, f->d_r, f->d_b};
+    const gp_rnn_inputs in = rnn_inputs(f, f->h0);
+    return gp_rnn_backward(&g, f->bws, f->cache, &in, d_out, d_last, &f->cfg);
+}
+
+static void rnn_zero_param_grads(rnn_fix *f) {
+    ffill(f->d_k, f->n_k, 0.0f);
+    ffill(f->d_r, f->n_r, 0.0f);
+    if (f->d_b) ffill(f->d_b, f->n_b, 0.0f);
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* 1. Keras golden values                                                              */
+/* Double-precision reference recurrence                                               */
+/* ---------------------------------------------------------------------------------- */
+
+/* Written from the formulas and the mask and dropout rules in gru_py.h, independently of
+ * rnn.c: one row, one step and one unit at a time, in double. Its central differences
+ * (step 1e-6) are exact to about 1e-9, so they judge the core's float32 gradients tightly. */
+typedef struct {
+    const gp_rnn_config *cfg;
+    double *x, *h0, *kernel, *rec, *bias; /* h0 (S, B, H); bias NULL without use_bias */
+    const unsigned char *mask;            /* NULL: every step used */
+    const float *idrop, *rdrop;           /* NULL: no dropout */
+} ref_model;
+
+/* The reference for fixture f; f->h0 must hold zeros when the core gets no initial state. */
+static void ref_model_init(ref_model *m, const rnn_fix *f) {
+    m->cfg = &f->cfg;
+    m->x = ddup(f->x, f->n_x);
+    m->h0 = ddup(f->h0, f->n_s);
+    m->kernel = ddup(f->kernel, f->n_k);
+    m->rec = ddup(f->rec, f->n_r);
+    m->bias = ddup(f->bias, f->n_b);
+    m->mask = f->mask;
+    m->idrop = f->idrop;
+    m->rdrop = f->rdrop;
+}
+
+static void ref_model_free(ref_model *m) {
+    free(m->x);
+    free(m->h0);
+    free(m->kernel);
+    free(m->rec);
+    free(m->bias);
+}
+
+static double ref_act(gp_activation a, double v) {
+    switch (a) {
+    case GP_ACT_SIGMOID:
+        return 1.0 / (1.0 + exp(-v));
+    case GP_ACT_TANH:
+        return tanh(v);
+    case GP_ACT_HARD_SIGMOID:
+        return v <= -3.0 ? 0.0 : (v >= 3.0 ? 1.0 : v / 6.0 + 0.5);
+    case GP_ACT_RELU:
+        return v > 0.0 ? v : 0.0;
+    default:
+        return v;
+    }
+}
+
+/* Dropout multiplier of gate g for input feature i (or state unit i) of row b. */
+static double ref_in_mult(const ref_model *m, size_t g, size_t b, size_t i) {
+    return m->idrop ? m->idrop[(g * m->cfg->batch + b) * m->cfg->input_size + i] : 1.0;
+}
+
+static double ref_rec_mult(const ref_model *m, size_t g, size_t b, size_t i) {
+    return m->rdrop ? m->rdrop[(g * m->cfg->batch + b) * m->cfg->units + i] : 1.0;
+}
+
+/* Stores row b's states (and gates, for k >= 1) after step k - 1 into a cache laid out as
+ * gru_py.h documents it. */
+static void ref_store(double *cache, const gp_rnn_config *c, size_t k, size_t b, const double *h,
+                      const double *cs, const double *gate) {
+    const size_t B = c->batch, H = c->units, W = cached_width(c);
+    const size_t S = gp_rnn_state_count(c->cell), n_states = (c->steps + 1) * B * H;
+    for (size_t j = 0; j < H; j++) {
+        cache[(k * B + b) * H + j] = h[j];
+        if (S == 2) cache[n_states + (k * B + b) * H + j] = cs[j];
+    }
+    if (k == 0) return;
+    for (size_t j = 0; j < W; j++) cache[S * n_states + ((k - 1) * B + b) * W + j] = gate[j];
+}
+
+/* out (B, T, H), last (S, B, H), and the training cache when cache is non-NULL. */
+static void ref_forward(const ref_model *m, double *out, double *last, double *cache) {
+    const gp_rnn_config *c = m->cfg;
+    const size_t B = c->batch, T = c->steps, I = c->input_size, H = c->units;
+    const size_t GH = gp_rnn_gate_count(c->cell) * H;
+    const gp_activation act = c->activation, ract = c->recurrent_activation;
+    double *h = dalloc(H), *cs = dalloc(H), *prev = dalloc(H), *hn = dalloc(H), *cn = dalloc(H);
+    double *px = dalloc(GH), *ph = dalloc(GH), *gate = dalloc(5 * H);
+    for (size_t b = 0; b < B; b++) {
+        for (size_t j = 0; j < H; j++) {
+            h[j] = m->h0[b * H + j];
+            cs[j] = c->cell == GP_CELL_LSTM ? m->h0[(B + b) * H + j] : 0.0;
+            prev[j] = 0.0;
+        }
+        if (cache) ref_store(cache, c, 0, b, h, cs, gate);
+        for (size_t k = 0; k < T; k++) {
+            const size_t t = c->go_backwards ? T - 1 - k : k;
+            const double *xt = m->x + (b * T + t) * I;
+            /* px = (x * m_g) W_g + b_g; ph = (h * rm_g) U_g (+ rb_g with reset_after) */
+            for (size_t col = 0; col < GH; col++) {
+                const size_t g = col / H;
+                double sx = m->bias ? m->bias[col] : 0.0;
+                double sh = m->bias && c->reset_after ? m->bias[GH + col] : 0.0;
+                for (size_t i = 0; i < I; i++) {
+                    sx += xt[i] * ref_in_mult(m, g, b, i) * m->kernel[i * GH + col];
+                }
+                for (size_t l = 0; l < H; l++) {
+                    sh += h[l] * ref_rec_mult(m, g, b, l) * m->rec[l * GH + col];
+                }
+                px[col] = sx;
+                ph[col] = sh;
+            }
+            if (c->cell == GP_CELL_GRU) {
+                double *z = gate, *r = gate + H, *hh = gate + 2 * H, *q = gate + 3 * H;
+                for (size_t j = 0; j < H; j++) {
+                    z[j] = ref_act(ract, px[j] + ph[j]);
+                    r[j] = ref_act(ract, px[H + j] + ph[H + j]);
+                }
+                for (size_t j = 0; j < H; j++) {
+                    q[j] = c->reset_after ? ph[2 * H + j] : r[j] * h[j] * ref_rec_mult(m, 2, b, j);
+                }
+                for (size_t j = 0; j < H; j++) {
+                    double pre = px[2 * H + j];
+                    if (c->reset_after) {
+                        pre += r[j] * q[j];
+                    } else {
+                        for (size_t l = 0; l < H; l++) pre += q[l] * m->rec[l * GH + 2 * H + j];
+                    }
+                    hh[j] = ref_act(act, pre);
+                    hn[j] = z[j] * h[j] + (1.0 - z[j]) * hh[j];
+                }
+            } else if (c->cell == GP_CELL_LSTM) {
+                for (size_t j = 0; j < H; j++) {
+                    const double i_ = ref_act(ract, px[j] + ph[j]);
+                    const double f_ = ref_act(ract, px[H + j] + ph[H + j]);
+                    const double g_ = ref_act(act, px[2 * H + j] + ph[2 * H + j]);
+                    const double o_ = ref_act(ract, px[3 * H + j] + ph[3 * H + j]);
+                    cn[j] = f_ * cs[j] + i_ * g_;
+                    const double ac = ref_act(act, cn[j]);
+                    hn[j] = o_ * ac;
+                    gate[j] = i_;
+                    gate[H + j] = f_;
+                    gate[2 * H + j] = g_;
+                    gate[3 * H + j] = o_;
+                    gate[4 * H + j] = ac;
+                }
+            } else {
+                for (size_t j = 0; j < H; j++) hn[j] = ref_act(act, px[j] + ph[j]);
+            }
+            const int used = !m->mask || m->mask[b * T + t];
+            for (size_t j = 0; j < H; j++) {
+                if (used) {
+                    h[j] = prev[j] = hn[j];
+                    if (c->cell == GP_CELL_LSTM) cs[j] = cn[j];
+                }
+                out[(b * T + k) * H + j] = used ? hn[j] : (c->zero_output_for_mask ? 0.0 : prev[j]);
+            }
+            if (cache) ref_store(cache, c, k + 1, b, h, cs, gate);
+        }
+        for (size_t j = 0; j < H; j++) {
+            last[b * H + j] = h[j];
+            if (c->cell == GP_CELL_LSTM) last[(B + b) * H + j] = cs[j];
+        }
+    }
+    free(h);
+    free(cs);
+    free(prev);
+    free(hn);
+    free(cn);
+    free(px);
+    free(ph);
+    free(gate);
+}
+
+/* The loss every gradient check differentiates: sum(out * d_out) + sum(last * d_last). */
+static double ref_loss(const ref_model *m, const rnn_fix *f, double *out, double *last) {
+    ref_forward(m, out, last, NULL);
+    return ddot(out, f->d_out, f->n_out) + ddot(last, f->d_last, f->n_s);
+}
+
+/* Worst rel_err of got against want over n entries; its index goes to *at. */
+static double worst_err(const float *got, const double *want, size_t n, size_t *at) {
+    double worst = 0.0;
+    *at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = rel_err(got[i], want[i]);
+        if (e > worst) worst = e, *at = i;
+    }
+    return worst;
+}
+
+/* Float32 forwards and gradients of these few small steps agree with the double reference
+ * to within about 6e-7 (relative to 1 + |value|); the tolerances leave a margin of 3 to 15. */
+static const double REF_FWD_TOL = 2e-6, REF_GRAD_TOL = 1e-5;
+
+/* Compares the core's training forward of f (f->out, f->last, f->cache) with the reference:
+ * outputs, last state and the cache in its documented layout, every state and the gates of
+ * used steps (a skipped step's gates are never read). Returns the worst error. */
+static double ref_check_forward(const rnn_fix *f, const ref_model *m) {
+    const gp_rnn_config *c = &f->cfg;
+    const size_t B = c->batch, T = c->steps, H = c->units, W = cached_width(c);
+    const size_t states = f->S * (T + 1) * B * H;
+    double *out = dalloc(f->n_out), *last = dalloc(f->n_s), *cache = dalloc(f->n_cache);
+    ref_forward(m, out, last, cache);
+    const struct {
+        const char *name;
+        const float *got;
+        const double *want;
+        size_t n;
+    } whole[] = {{"outputs", f->out, out, f->n_out},
+                 {"last_state", f->last, last, f->n_s},
+                 {"cache states", f->cache, cache, states}};
+    double worst = 0.0;
+    for (size_t w = 0; w < sizeof whole / sizeof whole[0]; w++) {
+        size_t at;
+        const double e = worst_err(whole[w].got, whole[w].want, whole[w].n, &at);
+        CHECK(e <= REF_FWD_TOL, "%s: %s[%zu] = %.8g, reference %.8g", f->name, whole[w].name, at,
+              (double)whole[w].got[at], whole[w].want[at]);
+        if (e > worst) worst = e;
+    }
+    for (size_t k = 0; W && k < T; k++) { /* SimpleRNN caches no gates */
+        const size_t t = c->go_backwards ? T - 1 - k : k;
+        for (size_t b = 0; b < B; b++) {
+            if (f->mask && !f->mask[b * T + t]) continue;
+            const size_t row = states + (k * B + b) * W;
+            size_t at;
+            const double e = worst_err(f->cache + row, cache + row, W, &at);
+            CHECK(e <= REF_FWD_TOL, "%s: cached gates step %zu row %zu [%zu] = %.8g, ref %.8g",
+                  f->name, k, b, at, (double)f->cache[row + at], cache[row + at]);
+            if (e > worst) worst = e;
+        }
+    }
+    free(out);
+    free(last);
+    free(cache);
+    return worst;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* 1. Keras golden values and the reference forward                                    */
 /* ---------------------------------------------------------------------------------- */
 
 static void test_gru_keras_golden(void) {
@@ -261,20 +643,28 @@ static void test_gru_keras_golden(void) {
         {0.5144776f, 0.6426879f, 0.4020829f},   /* reset_after = 0, bias (9) */
         {0.5217289f, 0.6371659f, 0.39384964f}}; /* reset_after = 1, bias (2, 9) */
     for (int reset_after = 0; reset_after <= 1; reset_after++) {
-        const gp_gru_config cfg = {3, 6, 4, 3, GP_ACT_TANH, GP_ACT_SIGMOID, reset_after, 1, 0};
+        const gp_rnn_config cfg = {.cell = GP_CELL_GRU,
+                                   .batch = 3,
+                                   .steps = 6,
+                                   .input_size = 4,
+                                   .units = 3,
+                                   .activation = GP_ACT_TANH,
+                                   .recurrent_activation = GP_ACT_SIGMOID,
+                                   .reset_after = reset_after,
+                                   .use_bias = 1};
         const size_t B = 3, T = 6, I = 4, H = 3, nb = (reset_after ? 2u : 1u) * 3 * H;
         float *x = falloc(B * T * I), *kernel = falloc_fill(I * 3 * H, 0.01f);
         float *rec = falloc_fill(H * 3 * H, 0.02f), *bias = falloc_fill(nb, 0.03f);
         for (size_t i = 0; i < B * T * I; i++) x[i] = (float)i; /* x[b][t][i] = b*24+t*4+i */
-        float *cache = falloc_fill(gp_gru_cache_size(&cfg), NAN);
-        float *ws_train = falloc_fill(gp_gru_forward_workspace_size(&cfg, 1), NAN);
-        float *ws_infer = falloc_fill(gp_gru_forward_workspace_size(&cfg, 0), NAN);
+        const gp_rnn_inputs in = {.x = x, .kernel = kernel, .recurrent_kernel = rec, .bias = bias};
+        float *cache = falloc_fill(gp_rnn_cache_size(&cfg), NAN);
+        float *ws_train = falloc_fill(gp_rnn_forward_workspace_size(&cfg, 1), NAN);
+        float *ws_infer = falloc_fill(gp_rnn_forward_workspace_size(&cfg, 0), NAN);
 
         for (int training = 1; training >= 0; training--) {
             float *out = falloc_fill(B * T * H, NAN), *last = falloc_fill(B * H, NAN);
-            gp_status st =
-                gp_gru_forward(out, last, training ? cache : NULL, training ? ws_train : ws_infer,
-                               x, NULL, kernel, rec, bias, &cfg);
+            gp_status st = gp_rnn_forward(out, last, training ? cache : NULL,
+                                          training ? ws_train : ws_infer, &in, &cfg);
             CHECK(st == GP_OK, "golden reset_after=%d training=%d: status %d", reset_after,
                   training, (int)st);
             for (size_t b = 0; b < B; b++) {
@@ -304,10 +694,154 @@ static void test_gru_keras_golden(void) {
     }
 }
 
+/* Every cell with every activation pair (SimpleRNN has no gates, so only its activation
+ * varies), two complementary flag sets each: use_bias, go_backwards, a padded mask with
+ * zero_output_for_mask either way, input and recurrent dropout, an initial state or NULL. */
+static void test_rnn_reference_forward(void) {
+    const size_t shape[4] = {5, 4, 3, 3};
+    memcpy(g_shape, shape, sizeof g_shape);
+    double worst = 0.0;
+    size_t configs = 0;
+    uint32_t seed = 3000;
+    for (int v = 0; v < VARIANTS; v++) {
+        const int rec_acts = v == 3 ? 1 : 5;
+        for (int a = 0; a < 5; a++) {
+            for (int r = 0; r < rec_acts; r++) {
+                for (int half = 0; half < 2; half++, seed++, configs++) {
+                    const unsigned bits = (half ? ~seed : seed) & 63u;
+                    gp_rnn_config cfg = variant_cfg(v, ELEMENTWISE[a], ELEMENTWISE[r],
+                                                    (int)(bits & 1u), (int)(bits >> 1 & 1u));
+                    cfg.zero_output_for_mask = (int)(bits >> 2 & 1u);
+                    cfg.input_dropout = (int)(bits >> 3 & 1u);
+                    cfg.recurrent_dropout = (int)(bits >> 4 & 1u);
+                    const int with_h0 = half;
+                    rnn_fix f;
+                    rnn_fix_init(&f, &cfg, bits >> 5 ? MASK_NONE : MASK_PADDED, seed, 0.5f);
+                    if (!with_h0) ffill(f.h0, f.n_s, 0.0f);
+                    const gp_status st = rnn_fwd(&f, f.out, f.last, f.cache, with_h0 ? f.h0 : NULL);
+                    CHECK(st == GP_OK, "%s: forward status %d", f.name, (int)st);
+                    ref_model m;
+                    ref_model_init(&m, &f);
+                    const double e = ref_check_forward(&f, &m);
+                    if (e > worst) worst = e;
+                    ref_model_free(&m);
+                    rnn_fix_free(&f);
+                }
+            }
+        }
+    }
+    printf("rnn reference forward: %zu configs, worst error %.2g\n", configs, worst);
+    const size_t default_shape[4] = {2, 3, 3, 4};
+    memcpy(g_shape, default_shape, sizeof g_shape);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* 2. Gradients against central differences                                            */
 /* ---------------------------------------------------------------------------------- */
 
+/* Core gradients against central differences of the double reference, with masks and
+ * dropout masks; the forward is compared too. Skipped steps must get exactly zero input
+ * gradient. */
+static const double REF_EPS = 1e-6;
+
+static void ref_gradcheck(const gp_rnn_config *cfg, mask_kind mask, int with_h0, uint32_t seed,
+                          double *worst, size_t *total) {
+    rnn_fix f;
+    rnn_fix_init(&f, cfg, mask, seed, 0.5f);
+    if (!with_h0) ffill(f.h0, f.n_s, 0.0f);
+    gp_status st = rnn_fwd(&f, f.out, f.last, f.cache, with_h0 ? f.h0 : NULL);
+    CHECK(st == GP_OK, "%s: forward status %d", f.name, (int)st);
+    st = rnn_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last);
+    CHECK(st == GP_OK, "%s: backward status %d", f.name, (int)st);
+
+    ref_model m;
+    ref_model_init(&m, &f);
+    ref_check_forward(&f, &m);
+    double *out = dalloc(f.n_out), *last = dalloc(f.n_s);
+    const struct {
+        const char *name;
+        double *param;
+        const float *grad;
+        size_t n;
+    } tensors[] = {{"x", m.x, f.d_x, f.n_x},
+                   {"initial_state", m.h0, f.d_h0, f.n_s},
+                   {"kernel", m.kernel, f.d_k, f.n_k},
+                   {"recurrent_kernel", m.rec, f.d_r, f.n_r},
+                   {"bias", m.bias, f.d_b, cfg->use_bias ? f.n_b : 0}};
+    for (size_t t = 0; t < sizeof tensors / sizeof tensors[0]; t++) {
+        for (size_t i = 0; i < tensors[t].n; i++) {
+            double *p = tensors[t].param + i;
+            const double v = *p, hi = v + REF_EPS, lo = v - REF_EPS;
+            *p = hi;
+            const double l_hi = ref_loss(&m, &f, out, last);
+            *p = lo;
+            const double l_lo = ref_loss(&m, &f, out, last);
+            *p = v;
+            const double numeric = (l_hi - l_lo) / (hi - lo);
+            const double e = rel_err(tensors[t].grad[i], numeric);
+            ++*total;
+            if (e > *worst) *worst = e;
+            CHECK(e <= REF_GRAD_TOL, "%s h0=%d: d_%s[%zu] core %.8g, reference %.8g", f.name,
+                  with_h0, tensors[t].name, i, (double)tensors[t].grad[i], numeric);
+        }
+    }
+    if (f.mask) {
+        const size_t I = cfg->input_size;
+        size_t bad = 0;
+        for (size_t bt = 0; bt < cfg->batch * cfg->steps; bt++) {
+            if (!f.mask[bt]) bad += count_nonzero(f.d_x + bt * I, I);
+        }
+        CHECK(bad == 0, "%s: %zu entries of d_x at skipped steps are not 0", f.name, bad);
+    }
+    free(out);
+    free(last);
+    ref_model_free(&m);
+    rnn_fix_free(&f);
+}
+
+/* Every cell variant with every combination of mask (none or padded), zero_output_for_mask,
+ * go_backwards and dropout (none, input, recurrent, both); smooth activations, so that the
+ * central differences cross no kink. */
+static void test_rnn_reference_gradients(void) {
+    static const gp_activation smooth[3] = {GP_ACT_TANH, GP_ACT_SIGMOID, GP_ACT_LINEAR};
+    const size_t shape[4] = {5, 4, 3, 3};
+    memcpy(g_shape, shape, sizeof g_shape);
+    double worst = 0.0;
+    size_t total = 0;
+    uint32_t seed = 3500;
+    for (int v = 0; v < VARIANTS; v++) {
+        for (int combo = 0; combo < 32; combo++, seed++) {
+            gp_rnn_config cfg = variant_cfg(v, smooth[combo % 3], smooth[(combo + v) % 2],
+                                            (combo + v) % 3 != 0, combo >> 1 & 1);
+            cfg.zero_output_for_mask = combo & 1;
+            cfg.input_dropout = combo >> 2 & 1;
+            cfg.recurrent_dropout = combo >> 3 & 1;
+            ref_gradcheck(&cfg, combo >> 4 ? MASK_PADDED : MASK_NONE, combo % 5 != 0, seed, &worst,
+                          &total);
+        }
+    }
+    /* Masks and both dropouts on other shapes: nine units (the vectorised activations'
+     * blocks of 8 and their scalar tail), one step (rows used or fully masked), and a single
+     * left-padded row of one unit. */
+    static const size_t shapes[][4] = {{5, 3, 2, 9}, {6, 1, 2, 2}, {1, 4, 1, 1}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        memcpy(g_shape, shapes[sh], sizeof g_shape);
+        for (int combo = 0; combo < 2 * VARIANTS; combo++, seed++) {
+            const int back = combo / VARIANTS;
+            gp_rnn_config cfg = variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, back);
+            cfg.zero_output_for_mask = back;
+            cfg.input_dropout = cfg.recurrent_dropout = 1;
+            ref_gradcheck(&cfg, MASK_PADDED, 1, seed, &worst, &total);
+        }
+    }
+    printf("rnn reference gradcheck: %zu entries, worst error %.2g\n", total, worst);
+    const size_t default_shape[4] = {2, 3, 3, 4};
+    memcpy(g_shape, default_shape, sizeof g_shape);
+}
+
+/* Central differences of the float32 core itself, over every activation including the
+ * kinked ones, whose kinks a perturbation can cross: such entries are detected from the
+ * cached activation outputs and skipped. */
 static const float EPS = 1e-2f;
 
 static int grad_close(double analytic, double numeric) {
@@ -335,80 +869,86 @@ static void count_flat(gp_activation a, float y) {
     if (a == GP_ACT_RELU && y <= 0.0f) g_flat_relu++;
 }
 
-/* 1 if every gate of two training caches lies in the same activation region. Relies on the
- * cache layout documented in gru.c: (T+1)*B*H states, then per (step, row) [z | r | hh | q]. */
-static int gru_same_regions(const gp_gru_config *c, const float *c1, const float *c2) {
-    const size_t H = c->units, rows = c->steps * c->batch;
-    const size_t off = (c->steps + 1) * c->batch * H;
-    for (size_t row = 0; row < rows; row++) {
-        const float *g1 = c1 + off + row * 4 * H, *g2 = c2 + off + row * 4 * H;
-        for (size_t j = 0; j < 3 * H; j++) {
-            const gp_activation a = j < 2 * H ? c->recurrent_activation : c->activation;
-            if (act_region(a, g1[j]) != act_region(a, g2[j])) return 0;
-        }
+/* The activation whose output a training cache (unmasked) holds at index i, from the layout
+ * in gru_py.h, or GP_ACT_COUNT for an entry that is no activation output: GRU and LSTM
+ * states, LSTM carries, the GRU's q. SimpleRNN keeps no gates, but its states after each
+ * step are activation outputs. */
+static gp_activation cache_activation(const gp_rnn_config *c, size_t i) {
+    const size_t H = c->units, B = c->batch, W = cached_width(c);
+    const size_t states = gp_rnn_state_count(c->cell) * (c->steps + 1) * B * H;
+    if (i < states) {
+        return c->cell == GP_CELL_SIMPLE_RNN && i >= B * H ? c->activation : GP_ACT_COUNT;
+    }
+    const size_t block = (i - states) % W / H;
+    if (c->cell == GP_CELL_GRU) {
+        return block < 2 ? c->recurrent_activation : (block == 2 ? c->activation : GP_ACT_COUNT);
+    }
+    return block == 2 || block == 4 ? c->activation : c->recurrent_activation;
+}
+
+/* 1 if every activation output of two training caches lies in the same region. */
+static int same_regions(const rnn_fix *f, const float *c1, const float *c2) {
+    for (size_t i = 0; i < f->n_cache; i++) {
+        const gp_activation a = cache_activation(&f->cfg, i);
+        if (act_region(a, c1[i]) != act_region(a, c2[i])) return 0;
     }
     return 1;
 }
 
-static double gru_loss(gru_fix *f, const float *h0, float *cache) {
-    gp_status st = gru_fwd(f, f->out, f->last, cache, h0);
+static double rnn_loss(rnn_fix *f, const float *h0, float *cache) {
+    gp_status st = rnn_fwd(f, f->out, f->last, cache, h0);
     CHECK(st == GP_OK, "%s: forward status %d", f->name, (int)st);
-    return dot(f->out, f->d_out, f->n_out) + dot(f->last, f->d_last, f->n_h);
+    return dot(f->out, f->d_out, f->n_out) + dot(f->last, f->d_last, f->n_s);
 }
 
-/* One GRU gradient check; counts the entries skipped at kinks into *skipped / *total. */
-static void gru_gradcheck(gp_activation act, gp_activation rec_act, int reset_after, int use_bias,
-                          int go_backwards, int with_h0, uint32_t seed, float scale,
+/* One gradient check of the core; counts the entries skipped at kinks into *skipped / *total. */
+static void rnn_gradcheck(const gp_rnn_config *cfg, int with_h0, uint32_t seed, float scale,
                           size_t *skipped, size_t *total) {
-    gru_fix f;
-    gru_fix_init(&f, act, rec_act, reset_after, use_bias, go_backwards, seed, scale);
+    rnn_fix f;
+    rnn_fix_init(&f, cfg, MASK_NONE, seed, scale);
     /* Without an initial state the analytic pass gets NULL (zeros); the numeric pass then
      * perturbs an explicit zero state, which must mean the same thing. */
-    if (!with_h0) ffill(f.h0, f.n_h, 0.0f);
+    if (!with_h0) ffill(f.h0, f.n_s, 0.0f);
     const float *h0_arg = with_h0 ? f.h0 : NULL;
 
-    gp_status st = gru_fwd(&f, f.out, f.last, f.cache, h0_arg);
+    gp_status st = rnn_fwd(&f, f.out, f.last, f.cache, h0_arg);
     CHECK(st == GP_OK, "%s: forward status %d", f.name, (int)st);
-    st = gru_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last);
+    st = rnn_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last);
     CHECK(st == GP_OK, "%s: backward status %d", f.name, (int)st);
 
     float *base = fdup(f.cache, f.n_cache);
-    {
-        const size_t H = f.cfg.units, off = (f.cfg.steps + 1) * f.n_h;
-        for (size_t row = 0; row < f.cfg.steps * f.cfg.batch; row++) {
-            for (size_t j = 0; j < 3 * H; j++) {
-                count_flat(j < 2 * H ? rec_act : act, base[off + row * 4 * H + j]);
-            }
-        }
-    }
+    for (size_t i = 0; i < f.n_cache; i++) count_flat(cache_activation(cfg, i), base[i]);
+    /* The perturbed forwards are the oracle. Run as one job, each skips a thread start,
+     * which would dominate the sanitized run; test_rnn_threads_agree covers the split. */
+    const int threads = gp_blas_get_num_threads();
+    gp_blas_set_num_threads(1);
     float *c_plus = falloc(f.n_cache), *c_minus = falloc(f.n_cache);
-    const int kinked = is_kinked(act) || is_kinked(rec_act);
+    const int kinked = is_kinked(cfg->activation) || is_kinked(cfg->recurrent_activation);
     struct {
         const char *name;
         float *param;
         const float *grad;
         size_t n;
     } tensors[] = {{"x", f.x, f.d_x, f.n_x},
-                   {"initial_state", f.h0, f.d_h0, f.n_h},
+                   {"initial_state", f.h0, f.d_h0, f.n_s},
                    {"kernel", f.kernel, f.d_k, f.n_k},
                    {"recurrent_kernel", f.rec, f.d_r, f.n_r},
-                   {"bias", f.bias, f.d_b, use_bias ? f.n_b : 0}};
+                   {"bias", f.bias, f.d_b, cfg->use_bias ? f.n_b : 0}};
     for (size_t t = 0; t < sizeof tensors / sizeof tensors[0]; t++) {
         for (size_t i = 0; i < tensors[t].n; i++) {
             float *p = tensors[t].param + i;
             const float v = *p, hi = v + EPS, lo = v - EPS;
             *p = hi;
-            const double l_hi = gru_loss(&f, f.h0, c_plus);
+            const double l_hi = rnn_loss(&f, f.h0, c_plus);
             *p = lo;
-            const double l_lo = gru_loss(&f, f.h0, c_minus);
+            const double l_lo = rnn_loss(&f, f.h0, c_minus);
             *p = v;
             const double numeric = (l_hi - l_lo) / ((double)hi - (double)lo);
             const double analytic = tensors[t].grad[i];
             ++*total;
             /* relu / hard_sigmoid: a central difference across a kink measures the mean of
              * two slopes, not the derivative, so such entries are skipped (and counted). */
-            if (kinked && (!gru_same_regions(&f.cfg, base, c_plus) ||
-                           !gru_same_regions(&f.cfg, base, c_minus))) {
+            if (kinked && (!same_regions(&f, base, c_plus) || !same_regions(&f, base, c_minus))) {
                 ++*skipped;
                 continue;
             }
@@ -416,83 +956,87 @@ static void gru_gradcheck(gp_activation act, gp_activation rec_act, int reset_af
                   f.name, with_h0, tensors[t].name, i, analytic, numeric);
         }
     }
+    gp_blas_set_num_threads(threads);
     free(base);
     free(c_plus);
     free(c_minus);
-    gru_fix_free(&f);
+    rnn_fix_free(&f);
 }
 
-static void test_gru_gradients(void) {
+static void test_rnn_gradients(void) {
     size_t skipped = 0, total = 0;
     uint32_t seed = 1000;
-    /* Every flag combination with the Keras defaults. */
+    /* Every GRU flag combination with the Keras defaults. */
     for (int combo = 0; combo < 16; combo++) {
-        gru_gradcheck(GP_ACT_TANH, GP_ACT_SIGMOID, combo & 1, (combo >> 1) & 1, (combo >> 2) & 1,
-                      (combo >> 3) & 1, seed++, 0.3f, &skipped, &total);
+        const gp_rnn_config cfg = rnn_cfg(GP_CELL_GRU, GP_ACT_TANH, GP_ACT_SIGMOID, combo & 1,
+                                          (combo >> 1) & 1, (combo >> 2) & 1);
+        rnn_gradcheck(&cfg, (combo >> 3) & 1, seed++, 0.3f, &skipped, &total);
     }
-    /* Every activation pair, both reset_after, the other flags cycling. */
+    /* Every activation pair of every variant (SimpleRNN: every activation), the other
+     * flags cycling. */
     int combo = 0;
-    for (int a = 0; a < 5; a++) {
-        for (int r = 0; r < 5; r++) {
-            for (int reset_after = 0; reset_after <= 1; reset_after++, combo++) {
-                gru_gradcheck(ELEMENTWISE[a], ELEMENTWISE[r], reset_after, (combo >> 1) & 1,
-                              (combo >> 2) & 1, (combo >> 3) & 1 ? 0 : 1, seed++, 0.3f, &skipped,
-                              &total);
+    for (int v = 0; v < VARIANTS; v++) {
+        for (int a = 0; a < 5; a++) {
+            for (int r = 0; r < (v == 3 ? 1 : 5); r++, combo++) {
+                const gp_rnn_config cfg = variant_cfg(v, ELEMENTWISE[a], ELEMENTWISE[r],
+                                                      (combo >> 1) & 1, (combo >> 2) & 1);
+                rnn_gradcheck(&cfg, (combo >> 3) & 1 ? 0 : 1, seed++, 0.3f, &skipped, &total);
             }
         }
     }
     /* Large weights push hard_sigmoid into its clipped (zero-slope) range. */
     size_t sat_skipped = 0, sat_total = 0;
-    CHECK(g_flat_relu > 0, "gru gradcheck never reached relu's zero branch");
+    CHECK(g_flat_relu > 0, "rnn gradcheck never reached relu's zero branch");
     const size_t flat_before = g_flat_hard_sigmoid;
-    for (int reset_after = 0; reset_after <= 1; reset_after++) {
-        gru_gradcheck(GP_ACT_HARD_SIGMOID, GP_ACT_HARD_SIGMOID, reset_after, 1, reset_after, 1,
-                      seed++, 3.0f, &sat_skipped, &sat_total);
+    for (int v = 0; v < VARIANTS; v++) {
+        const gp_rnn_config cfg =
+            variant_cfg(v, GP_ACT_HARD_SIGMOID, GP_ACT_HARD_SIGMOID, 1, v & 1);
+        rnn_gradcheck(&cfg, 1, seed++, 3.0f, &sat_skipped, &sat_total);
     }
     CHECK(g_flat_hard_sigmoid - flat_before > 0, "hard_sigmoid gates never clipped");
-    printf("gru gradcheck: flat gates: relu %zu, clipped hard_sigmoid %zu\n", g_flat_relu,
+    printf("rnn gradcheck: flat gates: relu %zu, clipped hard_sigmoid %zu\n", g_flat_relu,
            g_flat_hard_sigmoid);
-    printf("gru gradcheck: %zu entries, %zu skipped at kinks; saturating: %zu entries, %zu "
+    printf("rnn gradcheck: %zu entries, %zu skipped at kinks; saturating: %zu entries, %zu "
            "skipped\n",
            total, skipped, sat_total, sat_skipped);
     /* Skips must stay rare, or the check would be vacuous. */
-    CHECK(skipped * 50 <= total, "gru gradcheck skipped %zu of %zu entries", skipped, total);
-    CHECK(sat_skipped * 4 <= sat_total, "saturating gru gradcheck skipped %zu of %zu entries",
+    CHECK(skipped * 50 <= total, "rnn gradcheck skipped %zu of %zu entries", skipped, total);
+    CHECK(sat_skipped * 4 <= sat_total, "saturating rnn gradcheck skipped %zu of %zu entries",
           sat_skipped, sat_total);
 }
 
 /* Edge and odd shapes (B, T, I, H), including all-ones and a step count of 1: gradients,
- * the accumulate/write contract, and training vs inference. */
-static void test_gru_contract_current_shape(void);
+ * the accumulate/write contract, and training vs inference, for every cell variant. */
+static void test_rnn_contract_current_shape(void);
 
-static void test_gru_shapes(void) {
+static void test_rnn_shapes(void) {
     static const size_t shapes[][4] = {
         {1, 1, 1, 1}, {1, 4, 2, 1}, {3, 1, 5, 2}, {3, 5, 2, 7}, {5, 7, 9, 17}};
     size_t skipped = 0, total = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        memcpy(g_gru_shape, shapes[s], sizeof g_gru_shape);
-        for (int reset_after = 0; reset_after <= 1; reset_after++) {
-            gru_gradcheck(GP_ACT_TANH, GP_ACT_SIGMOID, reset_after, 1, reset_after, 1,
-                          2000u + (unsigned)(2 * s) + (unsigned)reset_after, 0.3f, &skipped,
-                          &total);
-            gru_fix f;
-            gru_fix_init(&f, GP_ACT_TANH, GP_ACT_SIGMOID, reset_after, 1, 1 - reset_after,
-                         2100u + (unsigned)s, 0.5f);
-            float *out_i = falloc_fill(f.n_out, NAN), *last_i = falloc_fill(f.n_h, NAN);
-            CHECK(gru_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: train", f.name);
-            CHECK(gru_fwd(&f, out_i, last_i, NULL, f.h0) == GP_OK, "%s: infer", f.name);
+        memcpy(g_shape, shapes[s], sizeof g_shape);
+        for (int v = 0; v < VARIANTS; v++) {
+            const unsigned seed = 2000u + 4u * (unsigned)s + (unsigned)v;
+            const gp_rnn_config grad_cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, v & 1);
+            rnn_gradcheck(&grad_cfg, 1, seed, 0.3f, &skipped, &total);
+            const gp_rnn_config cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 1 - (v & 1));
+            rnn_fix f;
+            rnn_fix_init(&f, &cfg, MASK_NONE, seed + 100u, 0.5f);
+            float *out_i = falloc_fill(f.n_out, NAN), *last_i = falloc_fill(f.n_s, NAN);
+            CHECK(rnn_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: train", f.name);
+            CHECK(rnn_fwd(&f, out_i, last_i, NULL, f.h0) == GP_OK, "%s: infer", f.name);
             CHECK(count_unequal(f.out, out_i, f.n_out) == 0 &&
-                      count_unequal(f.last, last_i, f.n_h) == 0,
+                      count_unequal(f.last, last_i, f.n_s) == 0,
                   "%s: training and inference forwards differ", f.name);
             free(out_i);
             free(last_i);
-            gru_fix_free(&f);
+            rnn_fix_free(&f);
         }
-        test_gru_contract_current_shape();
+        test_rnn_contract_current_shape();
     }
-    printf("gru shapes gradcheck: %zu entries\n", total);
+    printf("rnn shapes gradcheck: %zu entries\n", total);
     const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_gru_shape, default_shape, sizeof g_gru_shape);
+    memcpy(g_shape, default_shape, sizeof g_shape);
 }
 
 /* One Dense gradient check on shape (N, I, O). */
@@ -608,21 +1152,25 @@ static void test_dense_gradients(void) {
 /* 3. Gradient contract: parameters accumulate, inputs/states are written              */
 /* ---------------------------------------------------------------------------------- */
 
-static void test_gru_contract_current_shape(void) {
-    for (int combo = 0; combo < 4; combo++) {
-        gru_fix f;
-        gru_fix_init(&f, GP_ACT_TANH, GP_ACT_SIGMOID, combo & 1, 1, combo >> 1,
-                     77u + (unsigned)combo, 0.3f);
-        CHECK(gru_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: forward", f.name);
+/* Every cell variant, plain and with go_backwards, a padded mask and both dropout masks
+ * (whose per-gate GEMMs accumulate separately). */
+static void test_rnn_contract_current_shape(void) {
+    for (int combo = 0; combo < 2 * VARIANTS; combo++) {
+        const int extras = combo / VARIANTS;
+        gp_rnn_config cfg = variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, extras);
+        cfg.input_dropout = cfg.recurrent_dropout = extras;
+        rnn_fix f;
+        rnn_fix_init(&f, &cfg, extras ? MASK_PADDED : MASK_NONE, 77u + (unsigned)combo, 0.3f);
+        CHECK(rnn_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: forward", f.name);
         /* d_x and d_initial_state start as NaN (fixture); parameter grads as zeros. */
-        CHECK(gru_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: backward 1", f.name);
+        CHECK(rnn_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: backward 1", f.name);
         float *k1 = fdup(f.d_k, f.n_k), *r1 = fdup(f.d_r, f.n_r), *b1 = fdup(f.d_b, f.n_b);
-        float *x1 = fdup(f.d_x, f.n_x), *h1 = fdup(f.d_h0, f.n_h);
-        CHECK(count_unequal(x1, x1, f.n_x) == 0 && count_unequal(h1, h1, f.n_h) == 0,
+        float *x1 = fdup(f.d_x, f.n_x), *h1 = fdup(f.d_h0, f.n_s);
+        CHECK(count_unequal(x1, x1, f.n_x) == 0 && count_unequal(h1, h1, f.n_s) == 0,
               "%s: d_x / d_initial_state not fully written (NaN left)", f.name);
         ffill(f.d_x, f.n_x, 12345.0f);
-        ffill(f.d_h0, f.n_h, -777.0f);
-        CHECK(gru_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: backward 2", f.name);
+        ffill(f.d_h0, f.n_s, -777.0f);
+        CHECK(rnn_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: backward 2", f.name);
         CHECK(count_not_doubled(f.d_k, k1, f.n_k) == 0, "%s: d_kernel after 2 calls != 2x (%zu)",
               f.name, count_not_doubled(f.d_k, k1, f.n_k));
         CHECK(count_not_doubled(f.d_r, r1, f.n_r) == 0,
@@ -632,18 +1180,18 @@ static void test_gru_contract_current_shape(void) {
               f.name, count_not_doubled(f.d_b, b1, f.n_b));
         CHECK(count_unequal(f.d_x, x1, f.n_x) == 0, "%s: d_x not overwritten (%zu)", f.name,
               count_unequal(f.d_x, x1, f.n_x));
-        CHECK(count_unequal(f.d_h0, h1, f.n_h) == 0, "%s: d_initial_state not overwritten", f.name);
+        CHECK(count_unequal(f.d_h0, h1, f.n_s) == 0, "%s: d_initial_state not overwritten", f.name);
         free(k1);
         free(r1);
         free(b1);
         free(x1);
         free(h1);
-        gru_fix_free(&f);
+        rnn_fix_free(&f);
     }
 }
 
-static void test_gru_gradient_contract(void) {
-    test_gru_contract_current_shape();
+static void test_rnn_gradient_contract(void) {
+    test_rnn_contract_current_shape();
 }
 
 static void test_dense_gradient_contract(void) {
@@ -690,58 +1238,80 @@ static void test_dense_gradient_contract(void) {
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* 4. Training and inference forwards agree; go_backwards reads time in reverse        */
+/* 4. Training and inference agree; go_backwards, masks and dropout masks              */
 /* ---------------------------------------------------------------------------------- */
 
-/* Every candidate activation, three recurrent ones, every flag combination. */
-static void test_gru_train_vs_infer(void) {
+/* Every cell variant, every candidate activation, three recurrent ones, every combination
+ * of use_bias, go_backwards, a padded mask (with zero_output_for_mask alternating) and both
+ * dropout masks. Five rows, so that the mask holds every kind of row. */
+static void test_rnn_train_vs_infer(void) {
+    const size_t shape[4] = {5, 4, 3, 3};
+    memcpy(g_shape, shape, sizeof g_shape);
     int combo = 0;
-    for (int a = 0; a < 5; a++) {
-        for (int r = 0; r < 5; r += 2) {
-            for (int flags = 0; flags < 8; flags++, combo++) {
-                gru_fix f;
-                gru_fix_init(&f, ELEMENTWISE[a], ELEMENTWISE[r], flags & 1, (flags >> 1) & 1,
-                             (flags >> 2) & 1, 300u + (unsigned)combo, 0.5f);
-                const float *h0 = combo % 3 ? f.h0 : NULL;
-                float *out_i = falloc_fill(f.n_out, NAN), *last_i = falloc_fill(f.n_h, NAN);
-                CHECK(gru_fwd(&f, f.out, f.last, f.cache, h0) == GP_OK, "%s: train", f.name);
-                CHECK(gru_fwd(&f, out_i, last_i, NULL, h0) == GP_OK, "%s: infer", f.name);
-                CHECK(count_unequal(f.out, out_i, f.n_out) == 0,
-                      "%s: outputs differ between training and inference (%zu)", f.name,
-                      count_unequal(f.out, out_i, f.n_out));
-                CHECK(count_unequal(f.last, last_i, f.n_h) == 0,
-                      "%s: last_state differs between training and inference", f.name);
-                free(out_i);
-                free(last_i);
-                gru_fix_free(&f);
+    for (int v = 0; v < VARIANTS; v++) {
+        for (int a = 0; a < 5; a++) {
+            for (int r = 0; r < 5; r += 2) {
+                for (int flags = 0; flags < 16; flags++, combo++) {
+                    gp_rnn_config cfg =
+                        variant_cfg(v, ELEMENTWISE[a], ELEMENTWISE[r], flags & 1, (flags >> 1) & 1);
+                    cfg.zero_output_for_mask = combo & 1;
+                    cfg.input_dropout = cfg.recurrent_dropout = (flags >> 3) & 1;
+                    rnn_fix f;
+                    rnn_fix_init(&f, &cfg, (flags >> 2) & 1 ? MASK_PADDED : MASK_NONE,
+                                 300u + (unsigned)combo, 0.5f);
+                    const float *h0 = combo % 3 ? f.h0 : NULL;
+                    float *out_i = falloc_fill(f.n_out, NAN), *last_i = falloc_fill(f.n_s, NAN);
+                    CHECK(rnn_fwd(&f, f.out, f.last, f.cache, h0) == GP_OK, "%s: train", f.name);
+                    CHECK(rnn_fwd(&f, out_i, last_i, NULL, h0) == GP_OK, "%s: infer", f.name);
+                    CHECK(count_unequal(f.out, out_i, f.n_out) == 0,
+                          "%s: outputs differ between training and inference (%zu)", f.name,
+                          count_unequal(f.out, out_i, f.n_out));
+                    CHECK(count_unequal(f.last, last_i, f.n_s) == 0,
+                          "%s: last_state differs between training and inference", f.name);
+                    free(out_i);
+                    free(last_i);
+                    rnn_fix_free(&f);
+                }
             }
         }
     }
+    const size_t default_shape[4] = {2, 3, 3, 4};
+    memcpy(g_shape, default_shape, sizeof g_shape);
 }
 
-/* go_backwards on x == forward on x reversed in time, outputs in processing order; and the
- * gradients match after undoing the reversal. Tolerance, not equality: the row order of
- * the time-batched GEMMs differs between the two. */
-static void test_gru_go_backwards(void) {
-    for (int reset_after = 0; reset_after <= 1; reset_after++) {
-        gru_fix back, fwd;
-        gru_fix_init(&back, GP_ACT_TANH, GP_ACT_SIGMOID, reset_after, 1, 1, 900u, 0.5f);
-        gru_fix_init(&fwd, GP_ACT_TANH, GP_ACT_SIGMOID, reset_after, 1, 0, 900u, 0.5f);
+/* go_backwards on x (and mask) == forward on x and mask reversed in time, outputs in
+ * processing order; and the gradients match after undoing the reversal. Tolerance, not
+ * equality: the row order of the time-batched GEMMs differs between the two. */
+static void test_rnn_go_backwards(void) {
+    const size_t shape[4] = {5, 4, 3, 3};
+    memcpy(g_shape, shape, sizeof g_shape);
+    for (int combo = 0; combo < 2 * VARIANTS; combo++) {
+        const int extras = combo / VARIANTS; /* a padded mask and both dropout masks */
+        gp_rnn_config cfg_back = variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 1);
+        cfg_back.input_dropout = cfg_back.recurrent_dropout = extras;
+        cfg_back.zero_output_for_mask = extras && combo % 2;
+        gp_rnn_config cfg_fwd = cfg_back;
+        cfg_fwd.go_backwards = 0;
+        const mask_kind mask = extras ? MASK_PADDED : MASK_NONE;
+        rnn_fix back, fwd;
+        rnn_fix_init(&back, &cfg_back, mask, 900u + (unsigned)combo, 0.5f);
+        rnn_fix_init(&fwd, &cfg_fwd, mask, 900u + (unsigned)combo, 0.5f);
         const size_t B = back.cfg.batch, T = back.cfg.steps, I = back.cfg.input_size;
         for (size_t b = 0; b < B; b++) {
             for (size_t t = 0; t < T; t++) {
-                memcpy(fwd.x + (b * T + t) * I, back.x + (b * T + (T - 1 - t)) * I,
-                       I * sizeof(float));
+                const size_t rt = b * T + (T - 1 - t);
+                memcpy(fwd.x + (b * T + t) * I, back.x + rt * I, I * sizeof(float));
+                if (extras) fwd.mask[b * T + t] = back.mask[rt];
             }
         }
-        CHECK(gru_fwd(&back, back.out, back.last, back.cache, back.h0) == GP_OK, "back fwd");
-        CHECK(gru_fwd(&fwd, fwd.out, fwd.last, fwd.cache, fwd.h0) == GP_OK, "fwd fwd");
+        CHECK(rnn_fwd(&back, back.out, back.last, back.cache, back.h0) == GP_OK, "back fwd");
+        CHECK(rnn_fwd(&fwd, fwd.out, fwd.last, fwd.cache, fwd.h0) == GP_OK, "fwd fwd");
         CHECK(count_far(back.out, fwd.out, back.n_out, 1e-6) == 0,
-              "reset_after=%d: go_backwards outputs != forward on reversed x", reset_after);
-        CHECK(count_far(back.last, fwd.last, back.n_h, 1e-6) == 0,
-              "reset_after=%d: go_backwards last_state != forward on reversed x", reset_after);
-        CHECK(gru_bwd(&back, back.d_x, back.d_h0, back.d_out, back.d_last) == GP_OK, "bwd");
-        CHECK(gru_bwd(&fwd, fwd.d_x, fwd.d_h0, fwd.d_out, fwd.d_last) == GP_OK, "bwd");
+              "%s: go_backwards outputs != forward on reversed x", back.name);
+        CHECK(count_far(back.last, fwd.last, back.n_s, 1e-6) == 0,
+              "%s: go_backwards last_state != forward on reversed x", back.name);
+        CHECK(rnn_bwd(&back, back.d_x, back.d_h0, back.d_out, back.d_last) == GP_OK, "bwd");
+        CHECK(rnn_bwd(&fwd, fwd.d_x, fwd.d_h0, fwd.d_out, fwd.d_last) == GP_OK, "bwd");
         size_t bad = 0;
         for (size_t b = 0; b < B; b++) {
             for (size_t t = 0; t < T; t++) {
@@ -749,14 +1319,168 @@ static void test_gru_go_backwards(void) {
                                  1e-5);
             }
         }
-        CHECK(bad == 0, "reset_after=%d: go_backwards d_x != reversed d_x (%zu)", reset_after, bad);
-        CHECK(count_far(back.d_h0, fwd.d_h0, back.n_h, 1e-5) == 0 &&
+        CHECK(bad == 0, "%s: go_backwards d_x != reversed d_x (%zu)", back.name, bad);
+        CHECK(count_far(back.d_h0, fwd.d_h0, back.n_s, 1e-5) == 0 &&
                   count_far(back.d_k, fwd.d_k, back.n_k, 1e-5) == 0 &&
                   count_far(back.d_r, fwd.d_r, back.n_r, 1e-5) == 0 &&
                   count_far(back.d_b, fwd.d_b, back.n_b, 1e-5) == 0,
-              "reset_after=%d: go_backwards state/parameter gradients differ", reset_after);
-        gru_fix_free(&back);
-        gru_fix_free(&fwd);
+              "%s: go_backwards state/parameter gradients differ", back.name);
+        rnn_fix_free(&back);
+        rnn_fix_free(&fwd);
+    }
+    const size_t default_shape[4] = {2, 3, 3, 4};
+    memcpy(g_shape, default_shape, sizeof g_shape);
+}
+
+/* Keras mask semantics, checked exactly on every kind of row: a skipped step carries the
+ * states (seen in the cache) and repeats the row's previous output, zeros before the row's
+ * first used step or with zero_output_for_mask; a used step outputs its new state; a fully
+ * masked row ends in its initial state and passes d_last_state straight through to
+ * d_initial_state. (Skipped steps' zero input gradient is checked in ref_gradcheck.) */
+static void test_rnn_masks(void) {
+    const size_t shape[4] = {6, 5, 3, 4};
+    memcpy(g_shape, shape, sizeof g_shape);
+    uint32_t seed = 4000;
+    for (int v = 0; v < VARIANTS; v++) {
+        for (int flags = 0; flags < 4; flags++, seed++) {
+            gp_rnn_config cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, flags & 1);
+            cfg.zero_output_for_mask = flags >> 1;
+            rnn_fix f;
+            rnn_fix_init(&f, &cfg, MASK_PADDED, seed, 0.5f);
+            CHECK(rnn_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: forward", f.name);
+            CHECK(rnn_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: backward", f.name);
+            const size_t B = cfg.batch, T = cfg.steps, H = cfg.units;
+            const size_t states = (T + 1) * B * H;
+            for (size_t b = 0; b < B; b++) {
+                int seen = 0;
+                for (size_t k = 0; k < T; k++) {
+                    const size_t t = cfg.go_backwards ? T - 1 - k : k;
+                    const int used = f.mask[b * T + t];
+                    const float *out_k = f.out + (b * T + k) * H;
+                    size_t bad = 0;
+                    if (used) {
+                        bad += count_unequal(out_k, f.cache + ((k + 1) * B + b) * H, H);
+                    } else {
+                        for (size_t s = 0; s < f.S; s++) {
+                            const float *after = f.cache + s * states + ((k + 1) * B + b) * H;
+                            bad += count_unequal(after, after - B * H, H);
+                        }
+                        if (cfg.zero_output_for_mask || !seen) {
+                            bad += count_nonzero(out_k, H);
+                        } else {
+                            bad += count_unequal(out_k, out_k - H, H);
+                        }
+                    }
+                    CHECK(bad == 0,
+                          "%s: row %zu step %zu (used %d, after a used step %d): %zu "
+                          "entries break the mask rules",
+                          f.name, b, k, used, seen, bad);
+                    seen |= used;
+                }
+                if (seen) continue;
+                for (size_t s = 0; s < f.S; s++) {
+                    const size_t row = s * B * H + b * H;
+                    CHECK(count_unequal(f.last + row, f.h0 + row, H) == 0,
+                          "%s: fully masked row %zu: last state %zu != initial state", f.name, b,
+                          s);
+                    CHECK(count_unequal(f.d_h0 + row, f.d_last + row, H) == 0,
+                          "%s: fully masked row %zu: d_initial_state %zu != d_last_state", f.name,
+                          b, s);
+                }
+            }
+            rnn_fix_free(&f);
+        }
+    }
+
+    /* A mask of all ones is no mask, bit for bit. */
+    for (int v = 0; v < VARIANTS; v++) {
+        for (int back = 0; back <= 1; back++, seed++) {
+            gp_rnn_config cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, back);
+            cfg.zero_output_for_mask = back;
+            rnn_fix none, ones;
+            rnn_fix_init(&none, &cfg, MASK_NONE, seed, 0.5f);
+            rnn_fix_init(&ones, &cfg, MASK_ALL_USED, seed, 0.5f);
+            rnn_fix *both[2] = {&none, &ones};
+            for (int i = 0; i < 2; i++) {
+                rnn_fix *f = both[i];
+                CHECK(rnn_fwd(f, f->out, f->last, f->cache, f->h0) == GP_OK, "%s: fwd", f->name);
+                CHECK(rnn_bwd(f, f->d_x, f->d_h0, f->d_out, f->d_last) == GP_OK, "%s: bwd",
+                      f->name);
+            }
+            CHECK(count_unequal(none.out, ones.out, none.n_out) == 0 &&
+                      count_unequal(none.last, ones.last, none.n_s) == 0 &&
+                      count_unequal(none.cache, ones.cache, none.n_cache) == 0,
+                  "%s: an all-ones mask changes the forward", ones.name);
+            CHECK(count_unequal(none.d_x, ones.d_x, none.n_x) == 0 &&
+                      count_unequal(none.d_h0, ones.d_h0, none.n_s) == 0 &&
+                      count_unequal(none.d_k, ones.d_k, none.n_k) == 0 &&
+                      count_unequal(none.d_r, ones.d_r, none.n_r) == 0 &&
+                      count_unequal(none.d_b, ones.d_b, none.n_b) == 0,
+                  "%s: an all-ones mask changes the gradients", ones.name);
+            rnn_fix_free(&none);
+            rnn_fix_free(&ones);
+        }
+    }
+    const size_t default_shape[4] = {2, 3, 3, 4};
+    memcpy(g_shape, default_shape, sizeof g_shape);
+}
+
+/* Dropout masks of all ones change nothing but rounding (the per-gate GEMMs group the sums
+ * differently); an input feature dropped for every gate of a row gets no gradient and does
+ * not reach the outputs; for LSTM and SimpleRNN, whose states reach the next step only
+ * through the gates, a unit dropped for every gate of a row gets no initial-state
+ * gradient. (Values under random masks: test_rnn_reference_*.) */
+static void test_rnn_dropout(void) {
+    for (int v = 0; v < VARIANTS; v++) {
+        const uint32_t seed = 4500u + (unsigned)v;
+        gp_rnn_config cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, v & 1);
+        rnn_fix plain;
+        rnn_fix_init(&plain, &cfg, MASK_NONE, seed, 0.5f);
+        cfg.input_dropout = cfg.recurrent_dropout = 1;
+        rnn_fix ones, cut;
+        rnn_fix_init(&ones, &cfg, MASK_NONE, seed, 0.5f);
+        rnn_fix_init(&cut, &cfg, MASK_NONE, seed, 0.5f);
+        ffill(ones.idrop, ones.n_idrop, 1.0f);
+        ffill(ones.rdrop, ones.n_rdrop, 1.0f);
+        const size_t B = cfg.batch, T = cfg.steps, I = cfg.input_size, H = cfg.units;
+        const size_t b = 1, i_cut = 2, j_cut = 1; /* row 1 loses feature 2 and unit 1 */
+        for (size_t g = 0; g < cut.G; g++) {
+            cut.idrop[(g * B + b) * I + i_cut] = 0.0f;
+            cut.rdrop[(g * B + b) * H + j_cut] = 0.0f;
+        }
+        rnn_fix *all[3] = {&plain, &ones, &cut};
+        for (int i = 0; i < 3; i++) {
+            rnn_fix *f = all[i];
+            CHECK(rnn_fwd(f, f->out, f->last, f->cache, f->h0) == GP_OK, "%s: fwd", f->name);
+            CHECK(rnn_bwd(f, f->d_x, f->d_h0, f->d_out, f->d_last) == GP_OK, "%s: bwd", f->name);
+        }
+        CHECK(count_far(plain.out, ones.out, plain.n_out, 1e-6) == 0 &&
+                  count_far(plain.last, ones.last, plain.n_s, 1e-6) == 0,
+              "%s: all-ones dropout masks change the forward", ones.name);
+        CHECK(count_far(plain.d_x, ones.d_x, plain.n_x, 1e-5) == 0 &&
+                  count_far(plain.d_h0, ones.d_h0, plain.n_s, 1e-5) == 0 &&
+                  count_far(plain.d_k, ones.d_k, plain.n_k, 1e-5) == 0 &&
+                  count_far(plain.d_r, ones.d_r, plain.n_r, 1e-5) == 0 &&
+                  count_far(plain.d_b, ones.d_b, plain.n_b, 1e-5) == 0,
+              "%s: all-ones dropout masks change the gradients", ones.name);
+
+        size_t bad = 0;
+        for (size_t t = 0; t < T; t++) bad += cut.d_x[(b * T + t) * I + i_cut] != 0.0f;
+        CHECK(bad == 0, "%s: a dropped input feature has %zu nonzero d_x entries", cut.name, bad);
+        float *out1 = fdup(cut.out, cut.n_out);
+        for (size_t t = 0; t < T; t++) cut.x[(b * T + t) * I + i_cut] += 1.0f;
+        CHECK(rnn_fwd(&cut, cut.out, cut.last, cut.cache, cut.h0) == GP_OK, "%s: fwd", cut.name);
+        CHECK(count_unequal(cut.out, out1, cut.n_out) == 0,
+              "%s: changing a dropped input feature changes the outputs", cut.name);
+        free(out1);
+        if (cfg.cell != GP_CELL_GRU) {
+            CHECK(cut.d_h0[b * H + j_cut] == 0.0f,
+                  "%s: a state unit dropped for every gate has d_initial_state %g", cut.name,
+                  (double)cut.d_h0[b * H + j_cut]);
+        }
+        rnn_fix_free(&plain);
+        rnn_fix_free(&ones);
+        rnn_fix_free(&cut);
     }
 }
 
@@ -764,91 +1488,95 @@ static void test_gru_go_backwards(void) {
 /* 5. Optional (NULL-able) arguments                                                   */
 /* ---------------------------------------------------------------------------------- */
 
-static void test_gru_optional_arguments(void) {
-    for (int combo = 0; combo < 4; combo++) {
-        gru_fix f;
-        gru_fix_init(&f, GP_ACT_TANH, GP_ACT_SIGMOID, combo & 1, 1, combo >> 1,
+/* Every cell variant, plain and with a padded mask (whose output gradient depends on each
+ * row's first used step). */
+static void test_rnn_optional_arguments(void) {
+    const size_t shape[4] = {5, 3, 3, 4};
+    memcpy(g_shape, shape, sizeof g_shape);
+    for (int combo = 0; combo < 4 * VARIANTS; combo++) {
+        const int v = combo % VARIANTS, back = (combo / VARIANTS) & 1;
+        const gp_rnn_config cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, back);
+        rnn_fix f;
+        rnn_fix_init(&f, &cfg, combo / (2 * VARIANTS) ? MASK_PADDED : MASK_NONE,
                      400u + (unsigned)combo, 0.5f);
-        float *last2 = falloc_fill(f.n_h, NAN), *cache2 = falloc_fill(f.n_cache, NAN);
-        float *zeros_h = falloc_fill(f.n_h, 0.0f), *zeros_out = falloc_fill(f.n_out, 0.0f);
+        float *last2 = falloc_fill(f.n_s, NAN), *cache2 = falloc_fill(f.n_cache, NAN);
+        float *zeros_h = falloc_fill(f.n_s, 0.0f), *zeros_out = falloc_fill(f.n_out, 0.0f);
 
         /* outputs == NULL: same last_state (and cache) as with outputs. */
-        CHECK(gru_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: forward", f.name);
-        CHECK(gru_fwd(&f, NULL, last2, cache2, f.h0) == GP_OK,
+        CHECK(rnn_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: forward", f.name);
+        CHECK(rnn_fwd(&f, NULL, last2, cache2, f.h0) == GP_OK,
               "%s: training forward with outputs NULL", f.name);
-        CHECK(count_unequal(f.last, last2, f.n_h) == 0 &&
+        CHECK(count_unequal(f.last, last2, f.n_s) == 0 &&
                   count_unequal(f.cache, cache2, f.n_cache) == 0,
               "%s: outputs NULL changes last_state or cache", f.name);
-        ffill(last2, f.n_h, NAN);
-        CHECK(gru_fwd(&f, NULL, last2, NULL, f.h0) == GP_OK,
+        ffill(last2, f.n_s, NAN);
+        CHECK(rnn_fwd(&f, NULL, last2, NULL, f.h0) == GP_OK,
               "%s: inference forward with outputs NULL", f.name);
-        CHECK(count_unequal(f.last, last2, f.n_h) == 0, "%s: outputs NULL (inference)", f.name);
+        CHECK(count_unequal(f.last, last2, f.n_s) == 0, "%s: outputs NULL (inference)", f.name);
 
         /* initial_state == NULL means zeros. */
         float *out_z = falloc_fill(f.n_out, NAN), *out_n = falloc_fill(f.n_out, NAN);
-        CHECK(gru_fwd(&f, out_z, last2, NULL, zeros_h) == GP_OK, "%s: zero h0", f.name);
-        CHECK(gru_fwd(&f, out_n, last2, NULL, NULL) == GP_OK, "%s: NULL h0", f.name);
+        CHECK(rnn_fwd(&f, out_z, last2, NULL, zeros_h) == GP_OK, "%s: zero h0", f.name);
+        CHECK(rnn_fwd(&f, out_n, last2, NULL, NULL) == GP_OK, "%s: NULL h0", f.name);
         CHECK(count_unequal(out_z, out_n, f.n_out) == 0,
               "%s: initial_state NULL differs from zeros", f.name);
         free(out_z);
         free(out_n);
 
         /* Backward: the reference run with every argument. */
-        CHECK(gru_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: backward", f.name);
+        CHECK(rnn_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: backward", f.name);
         float *k_ref = fdup(f.d_k, f.n_k), *r_ref = fdup(f.d_r, f.n_r);
         float *b_ref = fdup(f.d_b, f.n_b), *x_ref = fdup(f.d_x, f.n_x);
-        float *dx2 = falloc(f.n_x), *dh2 = falloc(f.n_h);
+        float *dx2 = falloc(f.n_x), *dh2 = falloc(f.n_s);
 
-#define GRU_RESET_GRADS()                                                                          \
+#define RNN_RESET_GRADS()                                                                          \
     do {                                                                                           \
-        ffill(f.d_k, f.n_k, 0.0f);                                                                 \
-        ffill(f.d_r, f.n_r, 0.0f);                                                                 \
-        ffill(f.d_b, f.n_b, 0.0f);                                                                 \
+        rnn_zero_param_grads(&f);                                                                  \
         ffill(dx2, f.n_x, NAN);                                                                    \
-        ffill(dh2, f.n_h, NAN);                                                                    \
+        ffill(dh2, f.n_s, NAN);                                                                    \
     } while (0)
-#define GRU_SAME_GRADS(what)                                                                       \
+#define RNN_SAME_GRADS(what)                                                                       \
     CHECK(count_unequal(f.d_k, k_ref, f.n_k) == 0 && count_unequal(f.d_r, r_ref, f.n_r) == 0 &&    \
               count_unequal(f.d_b, b_ref, f.n_b) == 0 && count_unequal(dx2, x_ref, f.n_x) == 0,    \
           "%s: %s changes the gradients", f.name, what)
 
         /* d_initial_state == NULL: allowed, nothing else changes. */
-        GRU_RESET_GRADS();
-        CHECK(gru_bwd(&f, dx2, NULL, f.d_out, f.d_last) == GP_OK,
+        RNN_RESET_GRADS();
+        CHECK(rnn_bwd(&f, dx2, NULL, f.d_out, f.d_last) == GP_OK,
               "%s: backward with d_initial_state NULL", f.name);
-        GRU_SAME_GRADS("d_initial_state NULL");
+        RNN_SAME_GRADS("d_initial_state NULL");
 
         /* d_outputs == NULL, then d_last_state == NULL, are the same as zeros. */
-        float *dh_ref = falloc(f.n_h);
+        float *dh_ref = falloc(f.n_s);
         for (int which = 0; which < 2; which++) {
             const float *d_out_z = which ? f.d_out : zeros_out;
             const float *d_last_z = which ? zeros_h : f.d_last;
             const char *what = which ? "d_last_state NULL (vs zeros)" : "d_outputs NULL (vs zeros)";
-            GRU_RESET_GRADS();
-            CHECK(gru_bwd(&f, dx2, dh2, d_out_z, d_last_z) == GP_OK, "%s: zeros", f.name);
+            RNN_RESET_GRADS();
+            CHECK(rnn_bwd(&f, dx2, dh2, d_out_z, d_last_z) == GP_OK, "%s: zeros", f.name);
             memcpy(k_ref, f.d_k, f.n_k * sizeof(float));
             memcpy(r_ref, f.d_r, f.n_r * sizeof(float));
             memcpy(b_ref, f.d_b, f.n_b * sizeof(float));
             memcpy(x_ref, dx2, f.n_x * sizeof(float));
-            memcpy(dh_ref, dh2, f.n_h * sizeof(float));
-            GRU_RESET_GRADS();
-            CHECK(gru_bwd(&f, dx2, dh2, which ? f.d_out : NULL, which ? NULL : f.d_last) == GP_OK,
+            memcpy(dh_ref, dh2, f.n_s * sizeof(float));
+            RNN_RESET_GRADS();
+            CHECK(rnn_bwd(&f, dx2, dh2, which ? f.d_out : NULL, which ? NULL : f.d_last) == GP_OK,
                   "%s: backward with %s", f.name, what);
-            GRU_SAME_GRADS(what);
-            CHECK(count_unequal(dh2, dh_ref, f.n_h) == 0, "%s: %s: d_initial_state differs", f.name,
+            RNN_SAME_GRADS(what);
+            CHECK(count_unequal(dh2, dh_ref, f.n_s) == 0, "%s: %s: d_initial_state differs", f.name,
                   what);
         }
         free(dh_ref);
 
         /* Both NULL: every gradient is zero. */
-        GRU_RESET_GRADS();
-        CHECK(gru_bwd(&f, dx2, dh2, NULL, NULL) == GP_OK, "%s: both NULL", f.name);
-        CHECK(count_nonzero(dx2, f.n_x) == 0 && count_nonzero(dh2, f.n_h) == 0 &&
+        RNN_RESET_GRADS();
+        CHECK(rnn_bwd(&f, dx2, dh2, NULL, NULL) == GP_OK, "%s: both NULL", f.name);
+        CHECK(count_nonzero(dx2, f.n_x) == 0 && count_nonzero(dh2, f.n_s) == 0 &&
                   count_nonzero(f.d_k, f.n_k) == 0 && count_nonzero(f.d_r, f.n_r) == 0 &&
                   count_nonzero(f.d_b, f.n_b) == 0,
               "%s: d_outputs and d_last_state NULL must give zero gradients", f.name);
-#undef GRU_RESET_GRADS
-#undef GRU_SAME_GRADS
+#undef RNN_RESET_GRADS
+#undef RNN_SAME_GRADS
         free(k_ref);
         free(r_ref);
         free(b_ref);
@@ -859,27 +1587,31 @@ static void test_gru_optional_arguments(void) {
         free(cache2);
         free(zeros_h);
         free(zeros_out);
-        gru_fix_free(&f);
+        rnn_fix_free(&f);
     }
+    const size_t default_shape[4] = {2, 3, 3, 4};
+    memcpy(g_shape, default_shape, sizeof g_shape);
 }
 
 /* use_bias = 0: bias and d_bias are ignored, NULL or not. */
-static void test_gru_no_bias_ignores_bias(void) {
-    for (int reset_after = 0; reset_after <= 1; reset_after++) {
-        gru_fix f;
-        gru_fix_init(&f, GP_ACT_TANH, GP_ACT_SIGMOID, reset_after, 0, 0, 500u, 0.5f);
+static void test_rnn_no_bias_ignores_bias(void) {
+    for (int v = 0; v < VARIANTS; v++) {
+        const gp_rnn_config cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 0, 0);
+        rnn_fix f;
+        rnn_fix_init(&f, &cfg, MASK_NONE, 500u + (unsigned)v, 0.5f);
         float *junk = falloc_fill(f.n_b, NAN), *d_junk = falloc_fill(f.n_b, 5.0f);
-        float *out2 = falloc_fill(f.n_out, NAN), *last2 = falloc_fill(f.n_h, NAN);
+        float *out2 = falloc_fill(f.n_out, NAN), *last2 = falloc_fill(f.n_s, NAN);
         float *dx2 = falloc_fill(f.n_x, NAN);
-        CHECK(gru_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: bias NULL", f.name);
-        CHECK(gp_gru_forward(out2, last2, NULL, f.fws_infer, f.x, f.h0, f.kernel, f.rec, junk,
-                             &f.cfg) == GP_OK,
+        CHECK(rnn_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: bias NULL", f.name);
+        gp_rnn_inputs in = rnn_inputs(&f, f.h0);
+        in.bias = junk;
+        CHECK(gp_rnn_forward(out2, last2, NULL, f.fws_infer, &in, &f.cfg) == GP_OK,
               "%s: ignored bias", f.name);
         CHECK(count_unequal(f.out, out2, f.n_out) == 0,
               "%s: use_bias=0 but the bias array changed the outputs", f.name);
-        CHECK(gru_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: d_bias NULL", f.name);
-        CHECK(gp_gru_backward(dx2, NULL, f.d_k, f.d_r, d_junk, f.bws, f.cache, f.x, f.kernel, f.rec,
-                              f.d_out, f.d_last, &f.cfg) == GP_OK,
+        CHECK(rnn_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: d_bias NULL", f.name);
+        const gp_rnn_gradients g = {dx2, NULL, f.d_k, f.d_r, d_junk};
+        CHECK(gp_rnn_backward(&g, f.bws, f.cache, &in, f.d_out, f.d_last, &f.cfg) == GP_OK,
               "%s: ignored d_bias", f.name);
         size_t touched = 0;
         for (size_t i = 0; i < f.n_b; i++) touched += d_junk[i] != 5.0f;
@@ -890,7 +1622,7 @@ static void test_gru_no_bias_ignores_bias(void) {
         free(out2);
         free(last2);
         free(dx2);
-        gru_fix_free(&f);
+        rnn_fix_free(&f);
     }
 }
 
@@ -951,19 +1683,20 @@ static size_t count_nonfinite(const float *a, size_t n) {
 static void test_extreme_inputs(void) {
     static const gp_activation acts[3] = {GP_ACT_SIGMOID, GP_ACT_TANH, GP_ACT_HARD_SIGMOID};
     for (int a = 0; a < 3; a++) {
-        for (int reset_after = 0; reset_after <= 1; reset_after++) {
-            gru_fix f;
-            gru_fix_init(&f, acts[a], acts[2 - a], reset_after, 1, 0, 700u, 0.5f);
+        for (int v = 0; v < VARIANTS; v++) {
+            const gp_rnn_config cfg = variant_cfg(v, acts[a], acts[2 - a], 1, 0);
+            rnn_fix f;
+            rnn_fix_init(&f, &cfg, MASK_NONE, 700u, 0.5f);
             for (size_t i = 0; i < f.n_x; i++) f.x[i] *= 1e6f;
-            CHECK(gru_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: forward", f.name);
-            CHECK(gru_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: bwd", f.name);
-            CHECK(count_nonfinite(f.out, f.n_out) == 0 && count_nonfinite(f.last, f.n_h) == 0,
+            CHECK(rnn_fwd(&f, f.out, f.last, f.cache, f.h0) == GP_OK, "%s: forward", f.name);
+            CHECK(rnn_bwd(&f, f.d_x, f.d_h0, f.d_out, f.d_last) == GP_OK, "%s: bwd", f.name);
+            CHECK(count_nonfinite(f.out, f.n_out) == 0 && count_nonfinite(f.last, f.n_s) == 0,
                   "%s: inputs of 1e6 give non-finite outputs", f.name);
-            CHECK(count_nonfinite(f.d_x, f.n_x) == 0 && count_nonfinite(f.d_h0, f.n_h) == 0 &&
+            CHECK(count_nonfinite(f.d_x, f.n_x) == 0 && count_nonfinite(f.d_h0, f.n_s) == 0 &&
                       count_nonfinite(f.d_k, f.n_k) == 0 && count_nonfinite(f.d_r, f.n_r) == 0 &&
                       count_nonfinite(f.d_b, f.n_b) == 0,
                   "%s: inputs of 1e6 give non-finite gradients", f.name);
-            gru_fix_free(&f);
+            rnn_fix_free(&f);
         }
     }
     for (int a = 0; a < 4; a++) {
@@ -995,134 +1728,216 @@ static void test_extreme_inputs(void) {
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* 6. Status codes                                                                     */
+/* 6. Status codes and sizes                                                           */
 /* ---------------------------------------------------------------------------------- */
 
-/* Checks that `bad` is rejected with `want` by every GRU entry point. The buffers in `f`
- * belong to a small valid config; they are handed to forward/backward only when the config
- * check already rejects `bad`, so a core that wrongly accepted it cannot overrun them. */
-static void expect_gru_rejected(gru_fix *f, const gp_gru_config *bad, gp_status want,
-                                const char *what) {
-    const gp_status got = gp_gru_check_config(bad);
-    CHECK(got == want, "gru %s: check_config %d, want %d", what, (int)got, (int)want);
-    CHECK(gp_gru_cache_size(bad) == 0, "gru %s: cache_size %zu, want 0", what,
-          gp_gru_cache_size(bad));
-    CHECK(gp_gru_forward_workspace_size(bad, 1) == 0 && gp_gru_forward_workspace_size(bad, 0) == 0,
-          "gru %s: forward_workspace_size not 0", what);
-    CHECK(gp_gru_backward_workspace_size(bad) == 0, "gru %s: backward_workspace_size not 0", what);
-    if (got != want) return;
-    gp_status st = gp_gru_forward(f->out, f->last, f->cache, f->fws_train, f->x, f->h0, f->kernel,
-                                  f->rec, f->bias, bad);
-    CHECK(st == want, "gru %s: forward %d, want %d", what, (int)st, (int)want);
-    st = gp_gru_backward(f->d_x, f->d_h0, f->d_k, f->d_r, f->d_b, f->bws, f->cache, f->x, f->kernel,
-                         f->rec, f->d_out, f->d_last, bad);
-    CHECK(st == want, "gru %s: backward %d, want %d", what, (int)st, (int)want);
-}
-
-static void test_gru_status(void) {
-    gru_fix f;
-    gru_fix_init(&f, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 1, 0, 600u, 0.3f);
-    const gp_gru_config ok = f.cfg;
-    CHECK(gp_gru_check_config(&ok) == GP_OK, "gru valid config rejected");
-
-    expect_gru_rejected(&f, NULL, GP_ERR_NULL_POINTER, "NULL config");
-    gp_gru_config c;
-    c = ok, c.batch = 0, expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "batch 0");
-    c = ok, c.steps = 0, expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "steps 0");
-    c = ok, c.input_size = 0, expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "input_size 0");
-    c = ok, c.units = 0, expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "units 0");
-    c = ok, c.batch = SIZE_MAX / 2,
-    expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "batch SIZE_MAX/2");
-    c = ok, c.units = SIZE_MAX / 3,
-    expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "units SIZE_MAX/3");
-    c = ok, c.units = SIZE_MAX / 4 + 1,
-    expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "units SIZE_MAX/4+1");
-    c = ok, c.steps = SIZE_MAX, expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "steps SIZE_MAX");
-    c = ok, c.input_size = SIZE_MAX, expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "input SIZE_MAX");
-    c = ok, c.batch = (size_t)1 << 32, c.steps = (size_t)1 << 32,
-    expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "batch*steps = 2^64");
-    /* No overflow, but beyond BLAS's int sizes. */
-    c = ok, c.input_size = (size_t)INT_MAX + 1,
-    expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "input_size INT_MAX+1");
-    c = ok, c.batch = 1, c.steps = (size_t)INT_MAX + 1,
-    expect_gru_rejected(&f, &c, GP_ERR_BAD_SIZE, "B*T INT_MAX+1");
-
-    c = ok, c.reset_after = 2, expect_gru_rejected(&f, &c, GP_ERR_BAD_FLAG, "reset_after 2");
-    c = ok, c.use_bias = 2, expect_gru_rejected(&f, &c, GP_ERR_BAD_FLAG, "use_bias 2");
-    c = ok, c.go_backwards = 2, expect_gru_rejected(&f, &c, GP_ERR_BAD_FLAG, "go_backwards 2");
-    c = ok, c.go_backwards = -1, expect_gru_rejected(&f, &c, GP_ERR_BAD_FLAG, "go_backwards -1");
-
-    const gp_activation bad_acts[3] = {GP_ACT_SOFTMAX, GP_ACT_COUNT, (gp_activation)99};
-    for (int i = 0; i < 3; i++) {
-        char what[64];
-        snprintf(what, sizeof what, "activation %d", (int)bad_acts[i]);
-        c = ok, c.activation = bad_acts[i];
-        expect_gru_rejected(&f, &c, GP_ERR_BAD_ACTIVATION, what);
-        snprintf(what, sizeof what, "recurrent_activation %d", (int)bad_acts[i]);
-        c = ok, c.recurrent_activation = bad_acts[i];
-        expect_gru_rejected(&f, &c, GP_ERR_BAD_ACTIVATION, what);
+static void test_rnn_counts(void) {
+    static const struct {
+        gp_cell cell;
+        size_t gates, states;
+    } want[] = {{GP_CELL_GRU, 3, 1},   {GP_CELL_LSTM, 4, 2}, {GP_CELL_SIMPLE_RNN, 1, 1},
+                {GP_CELL_COUNT, 0, 0}, {(gp_cell)99, 0, 0},  {(gp_cell)-1, 0, 0}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const size_t g = gp_rnn_gate_count(want[i].cell), s = gp_rnn_state_count(want[i].cell);
+        CHECK(g == want[i].gates && s == want[i].states,
+              "cell %d: gate_count %zu, state_count %zu, want %zu, %zu", (int)want[i].cell, g, s,
+              want[i].gates, want[i].states);
     }
-
-    /* Required pointers, one at a time. */
-    const gp_gru_config *k = &ok;
-    float *o = f.out, *l = f.last, *ca = f.cache, *w = f.fws_train, *h = f.h0;
-    const float *x = f.x, *kr = f.kernel, *r = f.rec, *b = f.bias;
-    CHECK(gp_gru_forward(o, l, ca, w, x, h, kr, r, b, k) == GP_OK, "gru forward valid");
-    CHECK(gp_gru_forward(o, NULL, ca, w, x, h, kr, r, b, k) == GP_ERR_NULL_POINTER,
-          "forward last_state NULL");
-    CHECK(gp_gru_forward(o, l, ca, NULL, x, h, kr, r, b, k) == GP_ERR_NULL_POINTER,
-          "forward workspace NULL");
-    CHECK(gp_gru_forward(o, l, ca, w, NULL, h, kr, r, b, k) == GP_ERR_NULL_POINTER,
-          "forward x NULL");
-    CHECK(gp_gru_forward(o, l, ca, w, x, h, NULL, r, b, k) == GP_ERR_NULL_POINTER,
-          "forward kernel NULL");
-    CHECK(gp_gru_forward(o, l, ca, w, x, h, kr, NULL, b, k) == GP_ERR_NULL_POINTER,
-          "forward recurrent_kernel NULL");
-    CHECK(gp_gru_forward(o, l, ca, w, x, h, kr, r, NULL, k) == GP_ERR_NULL_POINTER,
-          "forward bias NULL with use_bias=1");
-
-    float *dx = f.d_x, *dh = f.d_h0, *dk = f.d_k, *dr = f.d_r, *db = f.d_b, *bw = f.bws;
-    const float *dout = f.d_out, *dlast = f.d_last;
-    CHECK(gp_gru_backward(dx, dh, dk, dr, db, bw, ca, x, kr, r, dout, dlast, k) == GP_OK,
-          "gru backward valid");
-    CHECK(gp_gru_backward(NULL, dh, dk, dr, db, bw, ca, x, kr, r, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward d_x NULL");
-    CHECK(gp_gru_backward(dx, dh, NULL, dr, db, bw, ca, x, kr, r, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward d_kernel NULL");
-    CHECK(gp_gru_backward(dx, dh, dk, NULL, db, bw, ca, x, kr, r, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward d_recurrent_kernel NULL");
-    CHECK(gp_gru_backward(dx, dh, dk, dr, NULL, bw, ca, x, kr, r, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward d_bias NULL with use_bias=1");
-    CHECK(gp_gru_backward(dx, dh, dk, dr, db, NULL, ca, x, kr, r, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward workspace NULL");
-    CHECK(gp_gru_backward(dx, dh, dk, dr, db, bw, NULL, x, kr, r, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward cache NULL");
-    CHECK(gp_gru_backward(dx, dh, dk, dr, db, bw, ca, NULL, kr, r, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward x NULL");
-    CHECK(gp_gru_backward(dx, dh, dk, dr, db, bw, ca, x, NULL, r, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward kernel NULL");
-    CHECK(gp_gru_backward(dx, dh, dk, dr, db, bw, ca, x, kr, NULL, dout, dlast, k) ==
-              GP_ERR_NULL_POINTER,
-          "backward recurrent_kernel NULL");
-
-    /* bias / d_bias NULL are fine without a bias. */
-    gp_gru_config nb = ok;
-    nb.use_bias = 0;
-    CHECK(gp_gru_check_config(&nb) == GP_OK, "use_bias=0 config");
-    CHECK(gp_gru_forward(o, l, ca, w, x, h, kr, r, NULL, &nb) == GP_OK,
-          "forward bias NULL with use_bias=0");
-    CHECK(gp_gru_backward(dx, dh, dk, dr, NULL, bw, ca, x, kr, r, dout, dlast, &nb) == GP_OK,
-          "backward d_bias NULL with use_bias=0");
-    gru_fix_free(&f);
 }
+
+/* Dropout needs scratch for the dropped-out inputs (forward and backward) and states
+ * (backward); the cache does not depend on it. */
+static void test_rnn_workspace_sizes(void) {
+    for (int v = 0; v < VARIANTS; v++) {
+        size_t cache[4], fws_train[4], fws_infer[4], bws[4];
+        for (int drop = 0; drop < 4; drop++) {
+            gp_rnn_config cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 0);
+            cfg.input_dropout = drop & 1;
+            cfg.recurrent_dropout = drop >> 1;
+            cache[drop] = gp_rnn_cache_size(&cfg);
+            fws_train[drop] = gp_rnn_forward_workspace_size(&cfg, 1);
+            fws_infer[drop] = gp_rnn_forward_workspace_size(&cfg, 0);
+            bws[drop] = gp_rnn_backward_workspace_size(&cfg);
+        }
+        const char *cell = cell_name(variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 0).cell);
+        for (int drop = 1; drop < 4; drop++) {
+            CHECK(cache[drop] == cache[0], "%s v%d dropout %d: cache size %zu != %zu", cell, v,
+                  drop, cache[drop], cache[0]);
+            CHECK(bws[drop] > bws[0], "%s v%d dropout %d: backward workspace %zu, without %zu",
+                  cell, v, drop, bws[drop], bws[0]);
+            const int grows = drop & 1; /* only input dropout needs forward scratch */
+            CHECK(grows ? fws_train[drop] > fws_train[0] && fws_infer[drop] > fws_infer[0]
+                        : fws_train[drop] >= fws_train[0] && fws_infer[drop] >= fws_infer[0],
+                  "%s v%d dropout %d: forward workspaces %zu, %zu; without %zu, %zu", cell, v, drop,
+                  fws_train[drop], fws_infer[drop], fws_train[0], fws_infer[0]);
+        }
+        CHECK(bws[3] > bws[1] && bws[3] > bws[2],
+              "%s v%d: both dropouts need backward workspace %zu, each alone %zu and %zu", cell, v,
+              bws[3], bws[1], bws[2]);
+    }
+}
+
+/* Checks that `bad` is rejected with `want` by every recurrent entry point. The buffers in
+ * `f` belong to a small valid config; they are handed to forward/backward only when the
+ * config check already rejects `bad`, so a core that wrongly accepted it cannot overrun
+ * them. */
+static void expect_rnn_rejected(rnn_fix *f, const gp_rnn_config *bad, gp_status want,
+                                const char *what) {
+    const gp_status got = gp_rnn_check_config(bad);
+    CHECK(got == want, "%s %s: check_config %d, want %d", f->name, what, (int)got, (int)want);
+    CHECK(gp_rnn_cache_size(bad) == 0, "%s %s: cache_size %zu, want 0", f->name, what,
+          gp_rnn_cache_size(bad));
+    CHECK(gp_rnn_forward_workspace_size(bad, 1) == 0 && gp_rnn_forward_workspace_size(bad, 0) == 0,
+          "%s %s: forward_workspace_size not 0", f->name, what);
+    CHECK(gp_rnn_backward_workspace_size(bad) == 0, "%s %s: backward_workspace_size not 0", f->name,
+          what);
+    if (got != want) return;
+    const gp_rnn_inputs in = rnn_inputs(f, f->h0);
+    gp_status st = gp_rnn_forward(f->out, f->last, f->cache, f->fws_train, &in, bad);
+    CHECK(st == want, "%s %s: forward %d, want %d", f->name, what, (int)st, (int)want);
+    const gp_rnn_gradients g = {f->d_x, f->d_h0, f->d_k, f->d_r, f->d_b};
+    st = gp_rnn_backward(&g, f->bws, f->cache, &in, f->d_out, f->d_last, bad);
+    CHECK(st == want, "%s %s: backward %d, want %d", f->name, what, (int)st, (int)want);
+}
+
+/* One rejected forward / backward call, its pointers given one at a time. */
+#define EXPECT_NULL(call, what)                                                                    \
+    CHECK((call) == GP_ERR_NULL_POINTER, "%s: %s not rejected as a NULL pointer", f.name, what)
+
+/* Every cell variant, with a mask and both dropout masks, so that each pointer is required. */
+static void test_rnn_status(void) {
+    for (int v = 0; v < VARIANTS; v++) {
+        gp_rnn_config ok = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 0);
+        ok.zero_output_for_mask = ok.input_dropout = ok.recurrent_dropout = 1;
+        rnn_fix f;
+        rnn_fix_init(&f, &ok, MASK_PADDED, 600u + (unsigned)v, 0.3f);
+        CHECK(gp_rnn_check_config(&ok) == GP_OK, "%s: valid config rejected", f.name);
+
+        expect_rnn_rejected(&f, NULL, GP_ERR_NULL_POINTER, "NULL config");
+        gp_rnn_config c;
+        c = ok, c.batch = 0, expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "batch 0");
+        c = ok, c.steps = 0, expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "steps 0");
+        c = ok, c.input_size = 0, expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "input_size 0");
+        c = ok, c.units = 0, expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "units 0");
+        c = ok, c.batch = SIZE_MAX / 2,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "batch SIZE_MAX/2");
+        c = ok, c.units = SIZE_MAX / 3,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "units SIZE_MAX/3");
+        c = ok, c.units = SIZE_MAX / 4 + 1,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "units SIZE_MAX/4+1");
+        c = ok, c.steps = SIZE_MAX, expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "steps SIZE_MAX");
+        c = ok, c.input_size = SIZE_MAX,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "input SIZE_MAX");
+        c = ok, c.batch = (size_t)1 << 32, c.steps = (size_t)1 << 32,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "batch*steps = 2^64");
+        /* No overflow, but beyond BLAS's int sizes. */
+        c = ok, c.input_size = (size_t)INT_MAX + 1,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "input_size INT_MAX+1");
+        c = ok, c.batch = 1, c.steps = (size_t)INT_MAX + 1,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_SIZE, "B*T INT_MAX+1");
+
+        c = ok, c.cell = GP_CELL_COUNT,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_PARAMETER, "cell COUNT");
+        c = ok, c.cell = (gp_cell)99, expect_rnn_rejected(&f, &c, GP_ERR_BAD_PARAMETER, "cell 99");
+        c = ok, c.cell = (gp_cell)-1, expect_rnn_rejected(&f, &c, GP_ERR_BAD_PARAMETER, "cell -1");
+        if (ok.cell == GP_CELL_GRU) {
+            c = ok, c.reset_after = 2,
+            expect_rnn_rejected(&f, &c, GP_ERR_BAD_FLAG, "reset_after 2");
+        } else {
+            c = ok, c.reset_after = 1,
+            expect_rnn_rejected(&f, &c, GP_ERR_BAD_FLAG, "reset_after 1 on a non-GRU cell");
+        }
+        c = ok, c.use_bias = 2, expect_rnn_rejected(&f, &c, GP_ERR_BAD_FLAG, "use_bias 2");
+        c = ok, c.go_backwards = 2, expect_rnn_rejected(&f, &c, GP_ERR_BAD_FLAG, "go_backwards 2");
+        c = ok, c.go_backwards = -1,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_FLAG, "go_backwards -1");
+        c = ok, c.zero_output_for_mask = 2,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_FLAG, "zero_output_for_mask 2");
+        c = ok, c.input_dropout = 2,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_FLAG, "input_dropout 2");
+        c = ok, c.recurrent_dropout = -1,
+        expect_rnn_rejected(&f, &c, GP_ERR_BAD_FLAG, "recurrent_dropout -1");
+
+        const gp_activation bad_acts[3] = {GP_ACT_SOFTMAX, GP_ACT_COUNT, (gp_activation)99};
+        for (int i = 0; i < 3; i++) {
+            char what[64];
+            snprintf(what, sizeof what, "activation %d", (int)bad_acts[i]);
+            c = ok, c.activation = bad_acts[i];
+            expect_rnn_rejected(&f, &c, GP_ERR_BAD_ACTIVATION, what);
+            snprintf(what, sizeof what, "recurrent_activation %d", (int)bad_acts[i]);
+            c = ok, c.recurrent_activation = bad_acts[i];
+            expect_rnn_rejected(&f, &c, GP_ERR_BAD_ACTIVATION, what);
+        }
+
+        /* Required pointers, one at a time. */
+        const gp_rnn_inputs in = rnn_inputs(&f, f.h0);
+        gp_rnn_inputs bad_in;
+        float *o = f.out, *l = f.last, *ca = f.cache, *w = f.fws_train;
+        CHECK(gp_rnn_forward(o, l, ca, w, &in, &ok) == GP_OK, "%s: forward valid", f.name);
+        EXPECT_NULL(gp_rnn_forward(o, NULL, ca, w, &in, &ok), "forward last_state");
+        EXPECT_NULL(gp_rnn_forward(o, l, ca, NULL, &in, &ok), "forward workspace");
+        EXPECT_NULL(gp_rnn_forward(o, l, ca, w, NULL, &ok), "forward inputs");
+        bad_in = in, bad_in.x = NULL;
+        EXPECT_NULL(gp_rnn_forward(o, l, ca, w, &bad_in, &ok), "forward x");
+        bad_in = in, bad_in.kernel = NULL;
+        EXPECT_NULL(gp_rnn_forward(o, l, ca, w, &bad_in, &ok), "forward kernel");
+        bad_in = in, bad_in.recurrent_kernel = NULL;
+        EXPECT_NULL(gp_rnn_forward(o, l, ca, w, &bad_in, &ok), "forward recurrent_kernel");
+        bad_in = in, bad_in.bias = NULL;
+        EXPECT_NULL(gp_rnn_forward(o, l, ca, w, &bad_in, &ok), "forward bias with use_bias=1");
+        bad_in = in, bad_in.input_dropout = NULL;
+        EXPECT_NULL(gp_rnn_forward(o, l, ca, w, &bad_in, &ok), "forward input_dropout mask");
+        bad_in = in, bad_in.recurrent_dropout = NULL;
+        EXPECT_NULL(gp_rnn_forward(o, l, ca, w, &bad_in, &ok), "forward recurrent_dropout mask");
+
+        const gp_rnn_gradients g = {f.d_x, f.d_h0, f.d_k, f.d_r, f.d_b};
+        gp_rnn_gradients bad_g;
+        float *bw = f.bws;
+        const float *dout = f.d_out, *dlast = f.d_last;
+        CHECK(gp_rnn_backward(&g, bw, ca, &in, dout, dlast, &ok) == GP_OK, "%s: backward valid",
+              f.name);
+        EXPECT_NULL(gp_rnn_backward(NULL, bw, ca, &in, dout, dlast, &ok), "backward gradients");
+        bad_g = g, bad_g.d_x = NULL;
+        EXPECT_NULL(gp_rnn_backward(&bad_g, bw, ca, &in, dout, dlast, &ok), "backward d_x");
+        bad_g = g, bad_g.d_kernel = NULL;
+        EXPECT_NULL(gp_rnn_backward(&bad_g, bw, ca, &in, dout, dlast, &ok), "backward d_kernel");
+        bad_g = g, bad_g.d_recurrent_kernel = NULL;
+        EXPECT_NULL(gp_rnn_backward(&bad_g, bw, ca, &in, dout, dlast, &ok),
+                    "backward d_recurrent_kernel");
+        bad_g = g, bad_g.d_bias = NULL;
+        EXPECT_NULL(gp_rnn_backward(&bad_g, bw, ca, &in, dout, dlast, &ok),
+                    "backward d_bias with use_bias=1");
+        EXPECT_NULL(gp_rnn_backward(&g, NULL, ca, &in, dout, dlast, &ok), "backward workspace");
+        EXPECT_NULL(gp_rnn_backward(&g, bw, NULL, &in, dout, dlast, &ok), "backward cache");
+        EXPECT_NULL(gp_rnn_backward(&g, bw, ca, NULL, dout, dlast, &ok), "backward inputs");
+        bad_in = in, bad_in.x = NULL;
+        EXPECT_NULL(gp_rnn_backward(&g, bw, ca, &bad_in, dout, dlast, &ok), "backward x");
+        bad_in = in, bad_in.kernel = NULL;
+        EXPECT_NULL(gp_rnn_backward(&g, bw, ca, &bad_in, dout, dlast, &ok), "backward kernel");
+        bad_in = in, bad_in.recurrent_kernel = NULL;
+        EXPECT_NULL(gp_rnn_backward(&g, bw, ca, &bad_in, dout, dlast, &ok),
+                    "backward recurrent_kernel");
+        bad_in = in, bad_in.input_dropout = NULL;
+        EXPECT_NULL(gp_rnn_backward(&g, bw, ca, &bad_in, dout, dlast, &ok),
+                    "backward input_dropout mask");
+        bad_in = in, bad_in.recurrent_dropout = NULL;
+        EXPECT_NULL(gp_rnn_backward(&g, bw, ca, &bad_in, dout, dlast, &ok),
+                    "backward recurrent_dropout mask");
+
+        /* bias / d_bias NULL are fine without a bias, and the mask may be NULL. */
+        gp_rnn_config nb = ok;
+        nb.use_bias = 0;
+        CHECK(gp_rnn_check_config(&nb) == GP_OK, "%s: use_bias=0 config", f.name);
+        bad_in = in, bad_in.bias = NULL, bad_in.mask = NULL;
+        CHECK(gp_rnn_forward(o, l, ca, w, &bad_in, &nb) == GP_OK,
+              "%s: forward bias and mask NULL with use_bias=0", f.name);
+        bad_g = g, bad_g.d_bias = NULL;
+        CHECK(gp_rnn_backward(&bad_g, bw, ca, &bad_in, dout, dlast, &nb) == GP_OK,
+              "%s: backward d_bias NULL with use_bias=0", f.name);
+        rnn_fix_free(&f);
+    }
+}
+#undef EXPECT_NULL
 
 static void expect_dense_rejected(const gp_dense_config *bad, gp_status want, const char *what,
                                   float *y, const float *x, const float *kernel, const float *bias,
@@ -1204,15 +2019,17 @@ static void test_dense_status(void) {
 
 static void test_status_str(void) {
     const gp_status all[] = {
-        GP_OK,           GP_ERR_NULL_POINTER, GP_ERR_BAD_SIZE, GP_ERR_BAD_ACTIVATION,
-        GP_ERR_BAD_FLAG, (gp_status)99,       (gp_status)-1};
+        GP_OK,           GP_ERR_NULL_POINTER,  GP_ERR_BAD_SIZE,  GP_ERR_BAD_ACTIVATION,
+        GP_ERR_BAD_FLAG, GP_ERR_BAD_PARAMETER, GP_ERR_BAD_LABEL, (gp_status)99,
+        (gp_status)-1};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         const char *s = gp_status_str(all[i]);
         CHECK(s != NULL && s[0] != '\0', "gp_status_str(%d) is NULL or empty", (int)all[i]);
     }
-    /* The five known statuses have five different descriptions. */
-    for (int i = 0; i < 5; i++) {
-        for (int j = i + 1; j < 5; j++) {
+    /* The known statuses, and an unknown one, have different descriptions. */
+    const int known = (int)GP_ERR_BAD_LABEL + 1;
+    for (int i = 0; i <= known; i++) {
+        for (int j = i + 1; j <= known; j++) {
             const char *a = gp_status_str((gp_status)i), *b = gp_status_str((gp_status)j);
             CHECK(a && b && strcmp(a, b) != 0, "gp_status_str(%d) == gp_status_str(%d)", i, j);
         }
@@ -1220,7 +2037,7 @@ static void test_status_str(void) {
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* 7. BLAS information                                                                 */
+/* 7. BLAS information and threads                                                     */
 /* ---------------------------------------------------------------------------------- */
 
 static void test_blas_info(void) {
@@ -1238,61 +2055,70 @@ static void test_blas_info(void) {
 
 /* Runs forward and backward with the given OpenBLAS thread count (which also sets how
  * many jobs the recurrence is split into) from zeroed accumulators. */
-static void gru_run_with_threads(gru_fix *f, int threads) {
+static void rnn_run_with_threads(rnn_fix *f, int threads) {
     gp_blas_set_num_threads(threads);
-    memset(f->d_k, 0, f->n_k * sizeof(float));
-    memset(f->d_r, 0, f->n_r * sizeof(float));
-    if (f->d_b) memset(f->d_b, 0, f->n_b * sizeof(float));
-    CHECK(gru_fwd(f, f->out, f->last, f->cache, f->h0) == GP_OK, "%s: forward", f->name);
-    CHECK(gru_bwd(f, f->d_x, f->d_h0, f->d_out, f->d_last) == GP_OK, "%s: backward", f->name);
+    rnn_zero_param_grads(f);
+    CHECK(rnn_fwd(f, f->out, f->last, f->cache, f->h0) == GP_OK, "%s: forward", f->name);
+    CHECK(rnn_bwd(f, f->d_x, f->d_h0, f->d_out, f->d_last) == GP_OK, "%s: backward", f->name);
 }
 
 /* Splitting the batch between threads changes nothing but rounding: every row's
  * recurrence is the same arithmetic whichever job runs it, but OpenBLAS chooses its GEMM
- * kernel by size, so a smaller per-job product may round differently. */
-static void test_gru_threads_agree(void) {
+ * kernel by size, so a smaller per-job product may round differently. Masks and dropout
+ * masks are indexed by batch row, so each job must find its own rows' entries. */
+static void test_rnn_threads_agree(void) {
     const int before = gp_blas_get_num_threads();
-    const size_t saved[4] = {g_gru_shape[0], g_gru_shape[1], g_gru_shape[2], g_gru_shape[3]};
     const size_t shape[4] = {5, 7, 3, 6};
-    memcpy(g_gru_shape, shape, sizeof shape);
-    for (int flags = 0; flags < 4; flags++) {
-        gru_fix f;
-        gru_fix_init(&f, GP_ACT_TANH, GP_ACT_SIGMOID, flags & 1, 1, (flags >> 1) & 1,
-                     1300u + (unsigned)flags, 0.5f);
-        gru_run_with_threads(&f, 1);
-        float *want[] = {fdup(f.out, f.n_out), fdup(f.last, f.n_h), fdup(f.d_x, f.n_x),
-                         fdup(f.d_h0, f.n_h), fdup(f.d_k, f.n_k), fdup(f.d_r, f.n_r)};
-        const size_t sizes[] = {f.n_out, f.n_h, f.n_x, f.n_h, f.n_k, f.n_r};
-        gru_run_with_threads(&f, 2);
-        const float *got[] = {f.out, f.last, f.d_x, f.d_h0, f.d_k, f.d_r};
-        for (size_t i = 0; i < 6; i++) {
+    memcpy(g_shape, shape, sizeof shape);
+    for (int combo = 0; combo < 4 * VARIANTS; combo++) {
+        const int extras = combo / (2 * VARIANTS);
+        gp_rnn_config cfg =
+            variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, (combo / VARIANTS) & 1);
+        cfg.input_dropout = cfg.recurrent_dropout = extras;
+        rnn_fix f;
+        rnn_fix_init(&f, &cfg, extras ? MASK_PADDED : MASK_NONE, 1300u + (unsigned)combo, 0.5f);
+        rnn_run_with_threads(&f, 1);
+        float *want[] = {fdup(f.out, f.n_out), fdup(f.last, f.n_s), fdup(f.d_x, f.n_x),
+                         fdup(f.d_h0, f.n_s),  fdup(f.d_k, f.n_k),  fdup(f.d_r, f.n_r),
+                         fdup(f.d_b, f.n_b)};
+        const size_t sizes[] = {f.n_out, f.n_s, f.n_x, f.n_s, f.n_k, f.n_r, f.n_b};
+        rnn_run_with_threads(&f, 2);
+        const float *got[] = {f.out, f.last, f.d_x, f.d_h0, f.d_k, f.d_r, f.d_b};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
             CHECK(count_far(want[i], got[i], sizes[i], 1e-5) == 0,
                   "%s: result %zu differs between 1 and 2 threads", f.name, i);
             free(want[i]);
         }
-        gru_fix_free(&f);
+        rnn_fix_free(&f);
     }
-    memcpy(g_gru_shape, saved, sizeof saved);
+    const size_t default_shape[4] = {2, 3, 3, 4};
+    memcpy(g_shape, default_shape, sizeof g_shape);
     gp_blas_set_num_threads(before);
 }
 
 int main(void) {
     test_blas_info();
     test_status_str();
-    test_gru_status();
+    test_rnn_counts();
+    test_rnn_workspace_sizes();
+    test_rnn_status();
     test_dense_status();
     test_gru_keras_golden();
-    test_gru_train_vs_infer();
-    test_gru_threads_agree();
-    test_gru_go_backwards();
-    test_gru_optional_arguments();
-    test_gru_no_bias_ignores_bias();
+    test_rnn_reference_forward();
+    test_rnn_train_vs_infer();
+    test_rnn_threads_agree();
+    test_rnn_go_backwards();
+    test_rnn_masks();
+    test_rnn_dropout();
+    test_rnn_optional_arguments();
+    test_rnn_no_bias_ignores_bias();
     test_dense_optional_arguments();
     test_extreme_inputs();
-    test_gru_gradient_contract();
+    test_rnn_gradient_contract();
     test_dense_gradient_contract();
-    test_gru_gradients();
-    test_gru_shapes();
+    test_rnn_reference_gradients();
+    test_rnn_gradients();
+    test_rnn_shapes();
     test_dense_gradients();
     printf("%ld passed, %ld failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
