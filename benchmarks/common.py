@@ -151,6 +151,29 @@ class Context:
                                       "ok": ok})
         return ok
 
+    def check_differs(self, what, got, other):
+        """max|got - other| > ATOL: for what must change, such as a loss under dropout."""
+        got = np.asarray(got, dtype=np.float64)
+        diff = float(np.max(np.abs(got - np.asarray(other, dtype=np.float64))))
+        ok = bool(diff > scenarios.ATOL)
+        entry = {"what": what, "difference": diff, "ok": ok}
+        if not ok:
+            entry["error"] = f"differs by only {diff:.3g} <= {scenarios.ATOL:.3g}"
+        self.result["checks"].append(entry)
+        return ok
+
+    def check_s2_training(self, variant, loss, grads):
+        """The training loss and gradients of an S2 model (Keras weight order) on the first
+        batch, against gru_py's. S2D's depend on random dropout masks, which no two
+        libraries draw alike: there, the loss must only differ from S2's (dropout acts)."""
+        if variant == "S2D":
+            self.check_differs("dropout changes the training loss", loss,
+                               self.ref["S2/loss"])
+            return
+        self.check("loss", loss, self.ref[f"{variant}/loss"])
+        for key, grad in zip(scenarios.S2_WEIGHT_NAMES, grads):
+            self.check(f"grad {key}", grad, self.ref[f"{variant}/grad/{key}"], relative=True)
+
     def _refuse_if_failed(self):
         bad = [c for c in self.result["checks"] if not c["ok"]]
         if bad:

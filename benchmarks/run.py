@@ -1,8 +1,9 @@
-"""Runs scenarios S1-S4 of PERFORMANCE.md side by side: gru_py, PyTorch CPU, ONNX Runtime
+"""Runs scenarios S1-S4 of PERFORMANCE.md, and their LSTM (S1L, S3L), recurrent dropout
+(S2D) and mask (S2M) variants, side by side: gru_py, PyTorch CPU, ONNX Runtime
 (inference) and Keras 3 on tensorflow-cpu, one subprocess per peer, two threads each.
 
-    python benchmarks/run.py                     # everything, about 10 minutes on 2 cores
-    python benchmarks/run.py --quick             # smoke run, under 2 minutes
+    python benchmarks/run.py                     # everything
+    python benchmarks/run.py --quick             # smoke run
     python benchmarks/run.py --peers gru_py,torch --scenarios S1,S3.step_calls
 
 The parent makes the shared data and weights (Keras layout, float32, seeded) and gru_py's
@@ -11,7 +12,8 @@ per peer. Each peer maps the weights to its own layout, checks its outputs again
 gru_py's (max |diff| <= 1e-4; gradients relative to their size) and only then times:
 warm-up, then the median of at least --runs runs. The parent prints a table (times,
 ratio against gru_py, GFLOP/s, % of OpenBLAS sgemm's rate on the same GEMM shapes
-measured in the gru_py process, peak RSS, the check) and writes JSON.
+measured in the gru_py process, peak RSS, the check), each peer's cost of recurrent
+dropout and of masks (S2D and S2M fit epochs over S2's), and writes JSON.
 
 The peers are optional: a peer that does not import is reported as unavailable.
 Install them with ``pip install -r benchmarks/requirements.txt``.
@@ -53,7 +55,7 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", default=",".join(DEFAULT_PEERS),
                     help=f"comma-separated, from {', '.join(PEERS)} (default: %(default)s)")
-    ap.add_argument("--scenarios", default="S1,S2,S3,S4",
+    ap.add_argument("--scenarios", default=",".join(sc.SCENARIOS),
                     help="comma-separated scenarios (S1) or tasks (S3.step_calls); "
                          f"tasks: {', '.join(sc.TASKS)}")
     ap.add_argument("--quick", action="store_true",
@@ -312,6 +314,29 @@ def _num(v, digits):
     return "" if v is None else f"{v:.{digits}f}"
 
 
+# A peer's own cost of a feature: the variant's fit epoch time over S2's.
+VARIANT_COSTS = {"recurrent dropout": "S2D.fit_epoch", "masks": "S2M.fit_epoch"}
+
+
+def variant_costs(rows):
+    """{peer: {feature: variant median / S2.fit_epoch median}} for every peer that ran
+    both tasks."""
+    medians = {(r["task"], r["peer"]): r["median_s"] for r in rows if r["status"] == "ok"}
+    costs = {}
+    for (task, peer), base in medians.items():
+        for feature, variant in VARIANT_COSTS.items():
+            if task == "S2.fit_epoch" and (variant, peer) in medians:
+                costs.setdefault(peer, {})[feature] = medians[variant, peer] / base
+    return costs
+
+
+def format_variant_costs(costs):
+    return "\n".join(
+        f"- {peer}: " + "; ".join(f"{feature} {ratio:.2f}x ({VARIANT_COSTS[feature]} / "
+                                  f"S2.fit_epoch)" for feature, ratio in c.items())
+        for peer, c in costs.items())
+
+
 def format_sgemm(results, args):
     lines = ["| task | GFLOP | sgemm GFLOP/s (net of call cost) | raw | GEMM shapes (M x K x N "
              "x count) |", "|---|---:|---:|---:|---|"]
@@ -354,7 +379,7 @@ def main(argv=None):
     print(f"tasks: {', '.join(args.task_list)}; peers: {', '.join(args.peer_list)}",
           file=sys.stderr)
     data = sc.make_data(args.s2_samples)
-    ref = sc.make_reference(data)
+    ref = sc.make_reference(data, args.task_list)
     results = {}
     with tempfile.TemporaryDirectory(prefix="gru_bench_") as workdir:
         data_path = os.path.join(workdir, "data.npz")
@@ -366,6 +391,7 @@ def main(argv=None):
             results[label] = run_peer(label, args, data_path, ref_path, workdir)
     rows = build_rows(results, args)
     table = format_table(rows, args)
+    costs = variant_costs(rows)
     sgemm = format_sgemm(results, args)
     versions = format_versions(results)
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__)]
@@ -378,8 +404,12 @@ def main(argv=None):
         f"(> 1: gru_py is faster); % sgemm = GFLOP/s over OpenBLAS sgemm's rate on the "
         f"task's GEMM shapes (gru_py's OpenBLAS, same process, same run); other load = "
         f"cores other processes kept busy during the task (should be ~0).",
-        table, "sgemm reference (timed through gru_py.ops.dense_forward):", sgemm,
-        "Peers:", versions])
+        table]
+        + (["Each peer's own cost of recurrent dropout and of masks (fit epoch time over "
+            "S2's; the issue's target for gru_py's recurrent dropout: under 1.15x):",
+            format_variant_costs(costs)] if costs else [])
+        + ["sgemm reference (timed through gru_py.ops.dense_forward):", sgemm,
+           "Peers:", versions])
     busy = {f"{r['task']} {r['peer']}": r["other_load_cores"] for r in rows
             if (r.get("other_load_cores") or 0) > 0.2}
     if busy:
@@ -391,7 +421,8 @@ def main(argv=None):
     doc = {"command": command, "machine": machine, "settings": settings,
            "tasks": {t: {"description": sc.DESCRIPTIONS[t],
                          "flops": sc.task_flops(t, args.s2_samples)} for t in args.task_list},
-           "rows": rows, "peers": results, "total_wall_s": time.perf_counter() - t_start}
+           "rows": rows, "variant_costs": costs, "peers": results,
+           "total_wall_s": time.perf_counter() - t_start}
     with open(args.json, "w") as f:
         json.dump(doc, f, indent=1)
     if args.markdown:

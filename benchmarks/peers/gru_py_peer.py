@@ -95,17 +95,17 @@ def traced_peak(ctx, fn):
 
 # -- tasks --------------------------------------------------------------------------------
 
-def _single_gru(ctx, name):
-    p = getattr(sc, name)
-    model = sc.build_single_gru(gru_py, p)
-    model.set_weights(sc.gru_weights(ctx.data, name))
+def _single_rnn(ctx, name):
+    model = sc.build_single_rnn(gru_py, name)
+    model.set_weights(sc.layer_weights(ctx.data, name))
     return model
 
 
 def forward(ctx, name, task):
-    model = _single_gru(ctx, name)
+    model = _single_rnn(ctx, name)
     x = ctx.data[f"{name}/x"]
-    ctx.result["api"] = "Sequential([Input, GRU(return_sequences=True)]).predict_on_batch"
+    ctx.result["api"] = f"Sequential([Input, {sc.LAYERS[name]}(return_sequences=True)])" \
+                        ".predict_on_batch"
     ctx.check("outputs", model.predict_on_batch(x), ctx.ref[f"{name}/outputs"])
     ctx.time(lambda: model.predict_on_batch(x))
     traced_peak(ctx, lambda: model.predict_on_batch(x))
@@ -113,7 +113,7 @@ def forward(ctx, name, task):
 
 
 def train_step(ctx, name, task):
-    model = _single_gru(ctx, name)
+    model = _single_rnn(ctx, name)
     x, y = ctx.data[f"{name}/x"], ctx.data[f"{name}/y"]
     ctx.result["api"] = "Sequential([Input, GRU(return_sequences=True)]), Adam, mse: " \
                         "train_on_batch"
@@ -130,28 +130,26 @@ def train_step(ctx, name, task):
     sgemm_reference(ctx, task)
 
 
-def s2_model(ctx):
-    model = sc.build_s2(gru_py)
+def s2_model(ctx, variant="S2"):
+    model = sc.build_s2(gru_py, variant)
     model.set_weights(sc.s2_weights(ctx.data))
     return model
 
 
-def s2_fit_epoch(ctx):
-    model = s2_model(ctx)
-    x, y = ctx.data["S2/x"], ctx.data["S2/y"]
+def s2_fit_epoch(ctx, variant):
+    model = s2_model(ctx, variant)
+    x, y = ctx.data[sc.S2_INPUTS[variant]], ctx.data["S2/y"]
     B = sc.S2["B"]
     n = sc.S2_CHECK_SAMPLES
-    ctx.check("predict", model.predict(x[:n], batch_size=B, verbose=0), ctx.ref["S2/predict"])
-    loss, grads = model.compute_loss_and_gradients(x[:B], y[:B])
-    ctx.check("loss", loss, ctx.ref["S2/loss"])
-    for key, grad in zip(sc.S2_WEIGHT_NAMES, grads):
-        ctx.check(f"grad {key}", grad, ctx.ref[f"S2/grad/{key}"], relative=True)
+    ctx.check("predict", model.predict(x[:n], batch_size=B, verbose=0),
+              ctx.ref[f"{variant}/predict"])
+    ctx.check_s2_training(variant, *model.compute_loss_and_gradients(x[:B], y[:B]))
     ctx._refuse_if_failed()
 
     common.time_fit_epochs(ctx, model, x, y, B, gru_py.callbacks.Callback)
     traced_peak(ctx, lambda: model.fit(x, y, batch_size=B, epochs=1, shuffle=False,
                                        verbose=0))
-    sgemm_reference(ctx, "S2.fit_epoch")
+    sgemm_reference(ctx, f"{variant}.fit_epoch")
 
 
 def s2_predict(ctx):
@@ -172,7 +170,7 @@ def s3_step_calls(ctx):
     p = sc.S3
     cell = gru_py.layers.GRUCell(p["H"])
     cell.build((p["B"], p["I"]))
-    cell.set_weights(sc.gru_weights(ctx.data, "S3"))
+    cell.set_weights(sc.layer_weights(ctx.data, "S3"))
     x = ctx.data["S3/x"]
     steps = [np.ascontiguousarray(x[:, t]) for t in range(p["T"])]
     h0 = np.zeros((p["B"], p["H"]), np.float32)
@@ -195,10 +193,14 @@ def s3_step_calls(ctx):
 TASKS = {
     "S1.forward": lambda ctx: forward(ctx, "S1", "S1.forward"),
     "S1.train_step": lambda ctx: train_step(ctx, "S1", "S1.train_step"),
-    "S2.fit_epoch": s2_fit_epoch,
+    "S1L.forward": lambda ctx: forward(ctx, "S1L", "S1L.forward"),
+    "S2.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2"),
     "S2.predict": s2_predict,
+    "S2D.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2D"),
+    "S2M.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2M"),
     "S3.forward": lambda ctx: forward(ctx, "S3", "S3.forward"),
     "S3.step_calls": s3_step_calls,
+    "S3L.forward": lambda ctx: forward(ctx, "S3L", "S3L.forward"),
     "S4.train_step": lambda ctx: train_step(ctx, "S4", "S4.train_step"),
 }
 

@@ -1,5 +1,5 @@
 """Keras 3 on tensorflow-cpu peer: the same Sequential programs as the gru_py peer
-(scenarios.build_single_gru / build_s2), with only the import changed.
+(scenarios.build_single_rnn / build_s2), with only the import changed.
 
 Threads: tf.config.threading intra-op 2, inter-op 1 (set before TensorFlow starts).
 jit_compile is left at Keras' "auto" (no XLA on a CPU-only machine); the value Keras
@@ -42,9 +42,9 @@ def info():
             "devices": [d.name for d in tf.config.list_physical_devices()]}
 
 
-def _single_gru(ctx, name):
-    model = sc.build_single_gru(keras, getattr(sc, name))
-    model.set_weights(sc.gru_weights(ctx.data, name))
+def _single_rnn(ctx, name):
+    model = sc.build_single_rnn(keras, name)
+    model.set_weights(sc.layer_weights(ctx.data, name))
     return model
 
 
@@ -53,16 +53,17 @@ def _jit(ctx, model):
 
 
 def forward(ctx, name):
-    model = _single_gru(ctx, name)
+    model = _single_rnn(ctx, name)
     x = ctx.data[f"{name}/x"]
-    ctx.result["api"] = "Sequential([Input, GRU(return_sequences=True)]).predict_on_batch"
+    ctx.result["api"] = f"Sequential([Input, {sc.LAYERS[name]}(return_sequences=True)])" \
+                        ".predict_on_batch"
     ctx.check("outputs", model.predict_on_batch(x), ctx.ref[f"{name}/outputs"])
     ctx.time(lambda: model.predict_on_batch(x))
     _jit(ctx, model)
 
 
 def train_step(ctx, name):
-    model = _single_gru(ctx, name)
+    model = _single_rnn(ctx, name)
     x, y = ctx.data[f"{name}/x"], ctx.data[f"{name}/y"]
     layer = model.layers[0]
     cell = layer.cell
@@ -82,26 +83,25 @@ def train_step(ctx, name):
     _jit(ctx, model)
 
 
-def _s2(ctx):
-    model = sc.build_s2(keras)
+def _s2(ctx, variant="S2"):
+    model = sc.build_s2(keras, variant)
     model.set_weights(sc.s2_weights(ctx.data))
     n = sc.S2_CHECK_SAMPLES
-    ctx.check("predict", model.predict(ctx.data["S2/x"][:n], batch_size=sc.S2["B"],
-                                       verbose=0), ctx.ref["S2/predict"])
+    ctx.check("predict", model.predict(ctx.data[sc.S2_INPUTS[variant]][:n],
+                                       batch_size=sc.S2["B"], verbose=0),
+              ctx.ref[f"{variant}/predict"])
     return model
 
 
-def s2_fit_epoch(ctx):
-    model = _s2(ctx)
-    x, y = ctx.data["S2/x"], ctx.data["S2/y"]
+def s2_fit_epoch(ctx, variant):
+    model = _s2(ctx, variant)
+    x, y = ctx.data[sc.S2_INPUTS[variant]], ctx.data["S2/y"]
     B = sc.S2["B"]
     loss_fn = keras.losses.CategoricalCrossentropy()
     with tf.GradientTape() as tape:
         loss = loss_fn(y[:B], model(x[:B], training=True))
     grads = tape.gradient(loss, model.trainable_weights)
-    ctx.check("loss", float(loss), ctx.ref["S2/loss"])
-    for key, g in zip(sc.S2_WEIGHT_NAMES, grads):
-        ctx.check(f"grad {key}", np.asarray(g), ctx.ref[f"S2/grad/{key}"], relative=True)
+    ctx.check_s2_training(variant, float(loss), [np.asarray(g) for g in grads])
     ctx._refuse_if_failed()
 
     common.time_fit_epochs(ctx, model, x, y, B, keras.callbacks.Callback)
@@ -122,7 +122,7 @@ def s3_step_calls(ctx):
     p = sc.S3
     cell = keras.layers.GRUCell(p["H"])
     cell.build((p["B"], p["I"]))
-    cell.set_weights(sc.gru_weights(ctx.data, "S3"))
+    cell.set_weights(sc.layer_weights(ctx.data, "S3"))
 
     @tf.function(reduce_retracing=True)
     def step(xt, h):
@@ -150,10 +150,14 @@ def s3_step_calls(ctx):
 TASKS = {
     "S1.forward": lambda ctx: forward(ctx, "S1"),
     "S1.train_step": lambda ctx: train_step(ctx, "S1"),
-    "S2.fit_epoch": s2_fit_epoch,
+    "S1L.forward": lambda ctx: forward(ctx, "S1L"),
+    "S2.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2"),
     "S2.predict": s2_predict,
+    "S2D.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2D"),
+    "S2M.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2M"),
     "S3.forward": lambda ctx: forward(ctx, "S3"),
     "S3.step_calls": s3_step_calls,
+    "S3L.forward": lambda ctx: forward(ctx, "S3L"),
     "S4.train_step": lambda ctx: train_step(ctx, "S4"),
 }
 

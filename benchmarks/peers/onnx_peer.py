@@ -1,7 +1,7 @@
 """ONNX Runtime peer (inference only): the PyTorch modules of torch_models.py, loaded with
 the shared weights, exported with torch.onnx.export (the TorchScript exporter, which
-emits the ONNX GRU op with linear_before_reset=1: Keras' reset_after=True), run by
-onnxruntime's CPU execution provider.
+emits the ONNX GRU op with linear_before_reset=1: Keras' reset_after=True, and the ONNX
+LSTM op for nn.LSTM), run by onnxruntime's CPU execution provider.
 
 Threads: intra_op_num_threads=2, inter_op_num_threads=1, sequential execution.
 """
@@ -25,7 +25,7 @@ try:
     import torch  # noqa: E402
 
     torch.set_num_threads(1)  # torch only exports here
-    from torch_models import GRUStep, S2Net, S2Probs, single_gru  # noqa: E402
+    from torch_models import GRUStep, S2Net, S2Probs, single_rnn  # noqa: E402
     _SETUP_ERROR = None
 except Exception as exc:
     _SETUP_ERROR = f"onnxruntime/onnx/torch do not import: {exc!r}"
@@ -41,30 +41,36 @@ def info():
 
 
 class _Outputs(torch.nn.Module):
-    """nn.GRU returning its output sequence only."""
+    """nn.GRU or nn.LSTM returning its output sequence only."""
 
-    def __init__(self, gru):
+    def __init__(self, rnn):
         super().__init__()
-        self.gru = gru
+        self.rnn = rnn
 
     def forward(self, x):
-        return self.gru(x)[0]
+        return self.rnn(x)[0]
 
 
-def export(ctx, module, args, input_names, filename):
+def export(ctx, module, args, input_names, filename, op="GRU"):
+    """Exports the module, checks that the graph runs the recurrence as ONNX ``op`` ops (a
+    GRU with linear_before_reset=1), and opens an InferenceSession on it."""
     path = os.path.join(_TMP, filename)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module.eval(), args, path, dynamo=False, opset_version=17,
                           input_names=list(input_names), output_names=["out"])
     model = onnx.load(path)
-    grus = [n for n in model.graph.node if n.op_type == "GRU"]
-    lbr = [next((onnx.helper.get_attribute_value(a) for a in n.attribute
-                 if a.name == "linear_before_reset"), 0) for n in grus]
-    ctx.result["onnx_graph"] = {"ops": [n.op_type for n in model.graph.node],
-                                "gru_linear_before_reset": lbr, "opset": 17}
-    if not grus or any(v != 1 for v in lbr):
-        raise RuntimeError(f"exported graph has GRU ops {lbr}, expected linear_before_reset=1")
+    rnns = [n for n in model.graph.node if n.op_type == op]
+    ctx.result["onnx_graph"] = {"ops": [n.op_type for n in model.graph.node], "opset": 17}
+    if not rnns:
+        raise RuntimeError(f"exported graph has no {op} op")
+    if op == "GRU":
+        lbr = [next((onnx.helper.get_attribute_value(a) for a in n.attribute
+                     if a.name == "linear_before_reset"), 0) for n in rnns]
+        ctx.result["onnx_graph"]["gru_linear_before_reset"] = lbr
+        if any(v != 1 for v in lbr):
+            raise RuntimeError(f"exported graph has GRU ops {lbr}, expected "
+                               "linear_before_reset=1")
     so = ort.SessionOptions()
     so.intra_op_num_threads = common.THREADS
     so.inter_op_num_threads = 1
@@ -74,11 +80,11 @@ def export(ctx, module, args, input_names, filename):
 
 
 def forward(ctx, name):
-    p = getattr(sc, name)
-    m = _Outputs(single_gru(p, *sc.gru_weights(ctx.data, name)))
+    layer = sc.LAYERS[name]
+    m = _Outputs(single_rnn(name, sc.layer_weights(ctx.data, name)))
     x = ctx.data[f"{name}/x"]
-    sess = export(ctx, m, (torch.from_numpy(x),), ["x"], f"{name}_forward.onnx")
-    ctx.result["api"] = "InferenceSession.run on the exported nn.GRU"
+    sess = export(ctx, m, (torch.from_numpy(x),), ["x"], f"{name}_forward.onnx", op=layer)
+    ctx.result["api"] = f"InferenceSession.run on the exported nn.{layer}"
 
     def run():
         return sess.run(None, {"x": x})[0]
@@ -108,7 +114,7 @@ def s2_predict(ctx):
 
 def s3_step_calls(ctx):
     p = sc.S3
-    gru = single_gru(p, *sc.gru_weights(ctx.data, "S3"))
+    gru = single_rnn("S3", sc.layer_weights(ctx.data, "S3"))
     x = ctx.data["S3/x"]
     steps = [np.ascontiguousarray(x[:, i:i + 1]) for i in range(p["T"])]
     h0 = np.zeros((1, p["B"], p["H"]), np.float32)
@@ -136,10 +142,14 @@ def inference_only(ctx):
 TASKS = {
     "S1.forward": lambda ctx: forward(ctx, "S1"),
     "S1.train_step": inference_only,
+    "S1L.forward": lambda ctx: forward(ctx, "S1L"),
     "S2.fit_epoch": inference_only,
     "S2.predict": s2_predict,
+    "S2D.fit_epoch": inference_only,
+    "S2M.fit_epoch": inference_only,
     "S3.forward": lambda ctx: forward(ctx, "S3"),
     "S3.step_calls": s3_step_calls,
+    "S3L.forward": lambda ctx: forward(ctx, "S3L"),
     "S4.train_step": inference_only,
 }
 

@@ -1,4 +1,6 @@
-"""PyTorch CPU peer: nn.GRU / nn.GRUCell, autograd and torch.optim.Adam.
+"""PyTorch CPU peer: nn.GRU / nn.LSTM / nn.GRUCell, autograd and torch.optim.Adam;
+variable lengths (S2M) through pack_padded_sequence. No S2D: nn.GRU has no recurrent
+dropout.
 
 Threads: torch.set_num_threads(2), set_num_interop_threads(1). Inference runs under
 torch.inference_mode(). Adam uses lr=1e-3 and eps=1e-7 like Keras, but PyTorch adds eps
@@ -27,8 +29,8 @@ try:
         S2Net,
         crossentropy,
         gru_grads_keras,
-        load_gru,
-        single_gru,
+        load_rnn,
+        single_rnn,
     )
     _SETUP_ERROR = None
 except Exception as exc:
@@ -51,10 +53,9 @@ def t(a):
 
 
 def forward(ctx, name):
-    p = getattr(sc, name)
-    m = single_gru(p, *sc.gru_weights(ctx.data, name))
+    m = single_rnn(name, sc.layer_weights(ctx.data, name))
     x = t(ctx.data[f"{name}/x"])
-    ctx.result["api"] = "nn.GRU(batch_first=True) under torch.inference_mode()"
+    ctx.result["api"] = f"nn.{sc.LAYERS[name]}(batch_first=True) under torch.inference_mode()"
 
     def run():
         with torch.inference_mode():
@@ -65,8 +66,7 @@ def forward(ctx, name):
 
 
 def train_step(ctx, name):
-    p = getattr(sc, name)
-    m = single_gru(p, *sc.gru_weights(ctx.data, name))
+    m = single_rnn(name, sc.layer_weights(ctx.data, name))
     x, y = t(ctx.data[f"{name}/x"]), t(ctx.data[f"{name}/y"])
     # Check: outputs and the gradients of sum(outputs * g).
     xr = x.clone().requires_grad_(True)
@@ -90,55 +90,63 @@ def train_step(ctx, name):
     ctx.time(step)
 
 
-def _s2(ctx):
+def _s2(ctx, variant="S2"):
+    """The S2 net, the batches as (x, lengths or None) pairs, the targets' batches, and
+    a predict function over a list of batches."""
     net = S2Net(sc.S2).load_keras(sc.s2_weights(ctx.data))
     B = sc.S2["B"]
-    x, y = t(ctx.data["S2/x"]), t(ctx.data["S2/y"])
-    xb = [x[i:i + B] for i in range(0, len(x), B)]
-    yb = [y[i:i + B] for i in range(0, len(y), B)]
+    x, y = t(ctx.data[sc.S2_INPUTS[variant]]), t(ctx.data["S2/y"])
+    starts = range(0, len(x), B)
+    lengths = t(ctx.data["S2M/lengths"]) if variant == "S2M" else None
+    xb = [(x[i:i + B], None if lengths is None else lengths[i:i + B]) for i in starts]
+    yb = [y[i:i + B] for i in starts]
 
     def predict(batches):
         with torch.inference_mode():
-            return torch.cat([torch.softmax(net(b), dim=-1) for b in batches]).numpy()
+            return torch.cat([torch.softmax(net(*b), dim=-1) for b in batches]).numpy()
 
     n = sc.S2_CHECK_SAMPLES
-    ctx.check("predict", predict(xb[:n // B]), ctx.ref["S2/predict"])
+    ctx.check("predict", predict(xb[:n // B]), ctx.ref[f"{variant}/predict"])
     return net, xb, yb, predict
 
 
-def s2_fit_epoch(ctx):
-    net, xb, yb, _ = _s2(ctx)
-    loss = crossentropy(net(xb[0]), yb[0])
+def s2_fit_epoch(ctx, variant):
+    net, xb, yb, _ = _s2(ctx, variant)
+    loss = crossentropy(net(*xb[0]), yb[0])
     loss.backward()
-    ctx.check("loss", loss.item(), ctx.ref["S2/loss"])
-    for key, grad in zip(sc.S2_WEIGHT_NAMES, net.grads_keras()):
-        ctx.check(f"grad {key}", grad, ctx.ref[f"S2/grad/{key}"], relative=True)
+    ctx.check_s2_training(variant, loss.item(), net.grads_keras())
     net.zero_grad(set_to_none=True)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
-    ctx.result["api"] = "loop over 64-sample batches (no shuffle): forward, " \
-                        "log_softmax crossentropy, backward, Adam.step"
+    ctx.result["api"] = "loop over 64-sample batches (no shuffle): forward" + \
+        (" over pack_padded_sequence(lengths, enforce_sorted=False)" if variant == "S2M"
+         else "") + ", log_softmax crossentropy, backward, Adam.step"
 
     def epoch():
         for a, b in zip(xb, yb):
             opt.zero_grad(set_to_none=True)
-            crossentropy(net(a), b).backward()
+            crossentropy(net(*a), b).backward()
             opt.step()
 
     ctx.time(epoch, warmup=max(1, min(ctx.args.warmup, 2)), runs=ctx.args.fit_epochs,
              min_time=0)
-    ctx.result["samples_per_s"] = sum(len(a) for a in xb) / ctx.result["median_s"]
+    ctx.result["samples_per_s"] = sum(len(b) for b in yb) / ctx.result["median_s"]
 
 
 def s2_predict(ctx):
-    net, xb, _, predict = _s2(ctx)
+    net, xb, yb, predict = _s2(ctx)
     ctx.result["api"] = "S2Net + softmax over 64-sample batches, torch.inference_mode()"
     ctx.time(lambda: predict(xb), warmup=1, min_time=min(ctx.args.min_time, 0.5))
-    ctx.result["samples_per_s"] = sum(len(a) for a in xb) / ctx.result["median_s"]
+    ctx.result["samples_per_s"] = sum(len(b) for b in yb) / ctx.result["median_s"]
+
+
+def no_recurrent_dropout(ctx):
+    raise common.Unsupported("nn.GRU has no recurrent dropout (its dropout= acts between "
+                             "stacked layers only)")
 
 
 def s3_step_calls(ctx):
     p = sc.S3
-    cell = load_gru(torch.nn.GRUCell(p["I"], p["H"]), *sc.gru_weights(ctx.data, "S3"),
+    cell = load_rnn(torch.nn.GRUCell(p["I"], p["H"]), *sc.layer_weights(ctx.data, "S3"),
                     suffix="")
     x = ctx.data["S3/x"]
     steps = [t(x[:, i]) for i in range(p["T"])]
@@ -161,10 +169,14 @@ def s3_step_calls(ctx):
 TASKS = {
     "S1.forward": lambda ctx: forward(ctx, "S1"),
     "S1.train_step": lambda ctx: train_step(ctx, "S1"),
-    "S2.fit_epoch": s2_fit_epoch,
+    "S1L.forward": lambda ctx: forward(ctx, "S1L"),
+    "S2.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2"),
     "S2.predict": s2_predict,
+    "S2D.fit_epoch": no_recurrent_dropout,
+    "S2M.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2M"),
     "S3.forward": lambda ctx: forward(ctx, "S3"),
     "S3.step_calls": s3_step_calls,
+    "S3L.forward": lambda ctx: forward(ctx, "S3L"),
     "S4.train_step": lambda ctx: train_step(ctx, "S4"),
 }
 
