@@ -166,6 +166,19 @@ static void apply_row_mask(float *dst, const float *src, const float *m, size_t 
     }
 }
 
+/* How many distinct input dropout masks the gate blocks use: 0 without input dropout, 1
+ * when every gate has the same mask (Keras' implementation 2, where one masked input and
+ * one GEMM serve all gates), else G. */
+static size_t input_mask_count(const gp_rnn_inputs *in, const gp_rnn_config *cfg,
+                               const rnn_sizes *s) {
+    if (!cfg->input_dropout) return 0;
+    const size_t n = cfg->batch * cfg->input_size;
+    for (size_t g = 1; g < s->G; g++) {
+        if (memcmp(in->input_dropout, in->input_dropout + g * n, n * sizeof(float))) return s->G;
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* The recurrent products, with or without recurrent dropout                           */
 /* ---------------------------------------------------------------------------------- */
@@ -327,6 +340,7 @@ typedef struct {
     float *gates;          /* training: the cache's (T, B, W); inference: (B, W) */
     float *rec, *hm, *xm;  /* (B, G*H), (B, H), (B, T, I) scratch */
     float *xw;             /* (B, T, G*H) input projections, written by the job */
+    size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
     const float *in_bias;  /* (G*H) or NULL */
     const float *rec_bias; /* GRU (3H) or NULL */
 } rnn_forward_job;
@@ -338,26 +352,25 @@ static float *state_at(const rnn_forward_job *job, float *base, size_t k) {
 }
 
 /* The input projections of a job's rows for all timesteps: xw = x W + b, or with input
- * dropout xw_g = (x * m_g) W_g + b_g, one GEMM per gate block. */
+ * dropout xw_g = (x * m_g) W_g + b_g, one GEMM per distinct mask. */
 static void project_inputs(const rnn_forward_job *job, size_t rows) {
     const gp_rnn_config *cfg = job->cfg;
-    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = job->s->gh;
-    const size_t b0 = job->b0;
+    const size_t T = cfg->steps, I = cfg->input_size, gh = job->s->gh;
+    const size_t b0 = job->b0, masks = job->input_masks;
+    const size_t width = masks > 1 ? cfg->units : gh; /* gate columns per GEMM */
     float *xw = job->xw + b0 * T * gh;
     const float *x = job->in->x + b0 * T * I;
-    const float beta = job->in_bias ? 1.0f : 0.0f;
     fill_rows(xw, job->in_bias, rows * T, gh);
-    if (!cfg->input_dropout) {
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows * T, gh, I, 1.0f, x, I, job->in->kernel, gh, beta, xw,
+    for (size_t g = 0; g * width < gh; g++) {
+        const float *src = x;
+        if (masks) {
+            src = job->xm + b0 * T * I;
+            apply_row_mask(job->xm + b0 * T * I, x,
+                           job->in->input_dropout + g * cfg->batch * I + b0 * I, rows * T, T, I);
+        }
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows * T, width, I, 1.0f, src, I,
+                      job->in->kernel + g * width, gh, job->in_bias ? 1.0f : 0.0f, xw + g * width,
                       gh);
-        return;
-    }
-    float *xm = job->xm + b0 * T * I;
-    for (size_t g = 0; g < job->s->G; g++) {
-        const float *m = job->in->input_dropout + g * cfg->batch * I + b0 * I;
-        apply_row_mask(xm, x, m, rows * T, T, I);
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows * T, H, I, 1.0f, xm, I, job->in->kernel + g * H, gh,
-                      beta, xw + g * H, gh);
     }
 }
 
@@ -458,6 +471,7 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     float *c_states = lstm ? (training ? cache + s.states : after + 2 * s.bh) : NULL;
     float *gates = training ? cache + s.S * s.states : after + 4 * s.bh;
 
+    const size_t input_masks = input_mask_count(in, cfg, &s);
     rnn_forward_job jobs[GP_MAX_JOBS];
     const size_t count = gp_parallel_jobs(B, s.rows * H);
     for (size_t i = 0; i < count; i++) {
@@ -476,6 +490,7 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
             .hm = hm,
             .xm = xm,
             .xw = xw,
+            .input_masks = input_masks,
             .in_bias = cfg->use_bias ? in->bias : NULL,
             .rec_bias = cfg->use_bias && cfg->reset_after ? in->bias + 3 * H : NULL,
         };
@@ -639,6 +654,7 @@ typedef struct {
     float *d_in, *d_rec;   /* (B, T, G*H) and (T, B, G*H) gate gradients */
     float *dh, *dq, *tmp;  /* (S, B, H): dL/d(states); (B, H) and (B, H) scratch */
     int32_t *first_active; /* (B): each row's first used processing step, or T */
+    size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
     float *xm;             /* (B, T, I) scratch under input dropout */
     const float *cache;
     const float *d_outputs, *d_last_state; /* (B, T, H), (S, B, H), or NULL */
@@ -674,25 +690,28 @@ static void find_first_active(const rnn_backward_job *job, size_t rows) {
     }
 }
 
-/* d_x of a job's rows: d_in W^T, or with input dropout sum_g (d_in_g W_g^T) * m_g. */
+/* d_x of a job's rows: d_in W^T, or with input dropout sum over distinct masks of
+ * (d_in_g W_g^T) * m_g. */
 static void input_gradient(const rnn_backward_job *job, size_t rows) {
     const gp_rnn_config *cfg = job->cfg;
-    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = job->s->gh;
+    const size_t T = cfg->steps, I = cfg->input_size, gh = job->s->gh, masks = job->input_masks;
+    const size_t width = masks > 1 ? cfg->units : gh; /* gate columns per GEMM */
     const float *d_in = job->d_in + job->b0 * T * gh, *W = job->in->kernel;
     float *d_x = job->d_x + job->b0 * T * I;
-    if (!cfg->input_dropout) {
-        gp_sgemm_rows(GP_CBLAS_TRANS, rows * T, I, gh, 1.0f, d_in, gh, W, gh, 0.0f, d_x, I);
-        return;
-    }
-    float *tmp = job->xm + job->b0 * T * I;
-    memset(d_x, 0, rows * T * I * sizeof(float));
-    for (size_t g = 0; g < job->s->G; g++) {
+    /* With one mask or none, the product goes straight into d_x (scaled by the mask
+     * after); with several, each is added in through the scratch. */
+    float *dst = masks > 1 ? job->xm + job->b0 * T * I : d_x;
+    if (masks > 1) memset(d_x, 0, rows * T * I * sizeof(float));
+    for (size_t g = 0; g * width < gh; g++) {
+        gp_sgemm_rows(GP_CBLAS_TRANS, rows * T, I, width, 1.0f, d_in + g * width, gh, W + g * width,
+                      gh, 0.0f, dst, I);
+        if (!masks) return;
         const float *m = job->in->input_dropout + g * cfg->batch * I + job->b0 * I;
-        gp_sgemm_rows(GP_CBLAS_TRANS, rows * T, I, H, 1.0f, d_in + g * H, gh, W + g * H, gh, 0.0f,
-                      tmp, I);
         for (size_t r = 0; r < rows * T; r++) {
             const float *mr = m + (r / T) * I;
-            for (size_t j = 0; j < I; j++) d_x[r * I + j] += tmp[r * I + j] * mr[j];
+            float *d = d_x + r * I;
+            const float *p = dst + r * I;
+            for (size_t j = 0; j < I; j++) d[j] = (masks > 1 ? d[j] : 0.0f) + p[j] * mr[j];
         }
     }
 }
@@ -755,19 +774,19 @@ static void add_column_sums(float *sums, const float *m, size_t rows, size_t n) 
     }
 }
 
-/* d_kernel += x^T d_in, or per gate block (x * m_g)^T d_in_g under input dropout. */
+/* d_kernel += x^T d_in, or with input dropout (x * m_g)^T d_in_g per distinct mask. */
 static void kernel_gradient(float *d_kernel, const gp_rnn_inputs *in, const float *d_in, float *xm,
-                            const rnn_sizes *s, const gp_rnn_config *cfg) {
-    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = s->gh;
-    if (!cfg->input_dropout) {
-        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, gh, s->rows, 1.0f, in->x, I, d_in,
-                          gh, 1.0f, d_kernel, gh);
-        return;
-    }
-    for (size_t g = 0; g < s->G; g++) {
-        apply_row_mask(xm, in->x, in->input_dropout + g * cfg->batch * I, s->rows, T, I);
-        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, H, s->rows, 1.0f, xm, I,
-                          d_in + g * H, gh, 1.0f, d_kernel + g * H, gh);
+                            size_t masks, const rnn_sizes *s, const gp_rnn_config *cfg) {
+    const size_t T = cfg->steps, I = cfg->input_size, gh = s->gh;
+    const size_t width = masks > 1 ? cfg->units : gh; /* gate columns per GEMM */
+    for (size_t g = 0; g * width < gh; g++) {
+        const float *src = in->x;
+        if (masks) {
+            apply_row_mask(xm, in->x, in->input_dropout + g * cfg->batch * I, s->rows, T, I);
+            src = xm;
+        }
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, width, s->rows, 1.0f, src, I,
+                          d_in + g * width, gh, 1.0f, d_kernel + g * width, gh);
     }
 }
 
@@ -817,6 +836,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
     float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
     float *ms = xm + (cfg->input_dropout ? s.x_size : 0);
+    const size_t input_masks = input_mask_count(in, cfg, &s);
     rnn_backward_job jobs[GP_MAX_JOBS];
     const size_t count = gp_parallel_jobs(B, s.rows * H);
     for (size_t i = 0; i < count; i++) {
@@ -832,6 +852,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
             .dq = dq,
             .tmp = tmp,
             .first_active = (int32_t *)first,
+            .input_masks = input_masks,
             .xm = xm,
             .cache = cache,
             .d_outputs = d_outputs,
@@ -843,7 +864,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     if (grads->d_initial_state) memcpy(grads->d_initial_state, dh, s.S * s.bh * sizeof(float));
 
     /* Weight gradients: one GEMM each over all B*T rows, split by output columns. */
-    kernel_gradient(grads->d_kernel, in, d_in, xm, &s, cfg);
+    kernel_gradient(grads->d_kernel, in, d_in, xm, input_masks, &s, cfg);
     const int candidate_apart = cfg->cell == GP_CELL_GRU && !cfg->reset_after;
     recurrent_kernel_gradient(grads->d_recurrent_kernel, in, states, d_rec, ms,
                               candidate_apart ? 2 : s.G, &s, cfg);

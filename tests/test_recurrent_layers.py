@@ -943,7 +943,7 @@ def _drawn_masks(kind, rates, seed, calls):
         masks = []
         for name, width in (("dropout", I), ("recurrent_dropout", H)):
             rate = rates.get(name, 0.0)
-            keep = rng.random(shape + (B, width)) >= rate if rate else None
+            keep = (rng.random(shape + (B, width), dtype=np.float32) >= rate) if rate else None
             masks.append(None if keep is None else
                          keep.astype(np.float32) / np.float32(1.0 - rate))
         result.append(masks)
