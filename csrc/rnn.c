@@ -16,6 +16,8 @@
  * projections, runs their whole time loop and, in backward, their input gradient. The
  * weight gradients are one GEMM each over all B*T rows, split by output columns.
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -231,14 +233,16 @@ static void recurrent_backprop(float *dh, const float *d_rec, const float *U, si
 /* One step of each cell, forward                                                      */
 /* ---------------------------------------------------------------------------------- */
 
-/* One step for the `rows` rows of a job. Every matrix is row-major with the row widths
- * named; xw row b is at xw + b * xw_stride (the step's input projection, bias included). */
+/* One step for the `rows` rows of a job, in two parts: the recurrent products, then the
+ * gate math and state update of hidden units [u0, u1) (all of them unless the job splits
+ * a single sequence by units). Every matrix is row-major with the row widths named; xw row
+ * b is at xw + b * xw_stride (the step's input projection, bias included). */
 typedef struct {
-    size_t rows;
+    size_t rows, u0, u1;
     float *h_next, *c_next;       /* (rows, H) written; c only for LSTM */
     const float *h_prev, *c_prev; /* (rows, H) */
     float *gates;                 /* (rows, W) written: what backward needs */
-    float *rec;                   /* (rows, G*H) scratch for the recurrent products */
+    float *rec;                   /* (rows, G*H) the recurrent products */
     float *hm;                    /* (rows, H) scratch */
     const float *xw;
     size_t xw_stride;
@@ -246,33 +250,60 @@ typedef struct {
     gate_masks rm;       /* recurrent dropout */
 } step_fwd;
 
-static void gru_step(const step_fwd *s, const gp_rnn_config *cfg) {
+/* Where a cell's recurrent products go: SimpleRNN's straight into the new state, which
+ * its update then completes in place. */
+static float *product_target(const step_fwd *s, const gp_rnn_config *cfg) {
+    return cfg->cell == GP_CELL_SIMPLE_RNN ? s->h_next : s->rec;
+}
+
+/* Columns [c0, c1) of the step's recurrent products h_prev U (every gate's columns side by
+ * side), or all of them with recurrent dropout, one product per gate. The GRU's
+ * reset_before candidate needs r first: its update takes that product itself. */
+static void step_product(const step_fwd *s, const gp_rnn_config *cfg, size_t c0, size_t c1) {
+    const size_t H = cfg->units, G = gp_rnn_gate_count(cfg->cell), gh = G * H;
+    float *dst = product_target(s, cfg);
+    if (c0 == 0 && c1 == gh) {
+        const size_t gates = cfg->cell == GP_CELL_GRU && !cfg->reset_after ? 2 : G;
+        recurrent_product(dst, s->h_prev, s->U, s->rows, H, gh, 0, gates, s->rm, s->hm);
+        return;
+    }
+    GP_ASSERT(!s->rm.base && (cfg->cell != GP_CELL_GRU || cfg->reset_after));
+    gp_sgemm_rows(GP_CBLAS_NO_TRANS, s->rows, c1 - c0, H, 1.0f, s->h_prev, H, s->U + c0, gh, 0.0f,
+                  dst + c0, gh);
+}
+
+/* dst[u0:u1] = x[u0:u1] + rec[u0:u1] (+ bias[u0:u1]) for one gate block of one row. */
+static void gate_sum(float *dst, const float *x, const float *rec, const float *bias, size_t u0,
+                     size_t u1) {
+    for (size_t j = u0; j < u1; j++) dst[j] = x[j] + rec[j] + (bias ? bias[j] : 0.0f);
+}
+
+static void gru_update(const step_fwd *s, const gp_rnn_config *cfg) {
     const size_t H = cfg->units, H3 = 3 * H, H4 = 4 * H, rows = s->rows;
+    const size_t u0 = s->u0, u1 = s->u1, n = u1 - u0;
     const float *rb = s->rb;
-
-    /* reset_after lets one product serve all three gates; otherwise the candidate's
-     * product needs r first and only the z, r columns go in the first product. */
-    recurrent_product(s->rec, s->h_prev, s->U, rows, H, H3, 0, cfg->reset_after ? 3 : 2, s->rm,
-                      s->hm);
-
     for (size_t b = 0; b < rows; b++) {
         float *g = s->gates + b * H4;
         const float *x_b = s->xw + b * s->xw_stride, *rec_b = s->rec + b * H3;
         const float *hp = s->h_prev + b * H;
-        for (size_t j = 0; j < 2 * H; j++) g[j] = x_b[j] + rec_b[j] + (rb ? rb[j] : 0.0f);
-        gp_act_forward(cfg->recurrent_activation, g, 2 * H);
+        for (size_t blk = 0; blk < 2; blk++) {
+            gate_sum(g + blk * H, x_b + blk * H, rec_b + blk * H, rb ? rb + blk * H : NULL, u0, u1);
+            gp_act_forward(cfg->recurrent_activation, g + blk * H + u0, n);
+        }
         const float *r = g + H;
         float *q = g + 3 * H;
         if (cfg->reset_after) {
-            for (size_t j = 0; j < H; j++) q[j] = rec_b[2 * H + j] + (rb ? rb[2 * H + j] : 0.0f);
+            for (size_t j = u0; j < u1; j++) q[j] = rec_b[2 * H + j] + (rb ? rb[2 * H + j] : 0.0f);
         } else {
             const float *m = s->rm.base ? gate_mask(s->rm, 2) + b * H : NULL;
-            for (size_t j = 0; j < H; j++) q[j] = r[j] * hp[j] * (m ? m[j] : 1.0f);
+            for (size_t j = u0; j < u1; j++) q[j] = r[j] * hp[j] * (m ? m[j] : 1.0f);
         }
     }
 
     if (!cfg->reset_after) {
-        /* q U_h for every row at once; q rows sit 4H apart in gates. */
+        /* q U_h for every row at once; q rows sit 4H apart in gates. Needs every unit of
+         * q, so this convention never runs split by units. */
+        GP_ASSERT(u0 == 0 && u1 == H);
         gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, s->gates + 3 * H, H4, s->U + 2 * H, H3,
                       0.0f, s->rec + 2 * H, H3);
     }
@@ -282,43 +313,56 @@ static void gru_step(const step_fwd *s, const gp_rnn_config *cfg) {
         const float *z = g, *r = g + H, *q = g + 3 * H, *hp = s->h_prev + b * H;
         const float *x_h = s->xw + b * s->xw_stride + 2 * H, *rec_h = s->rec + b * H3 + 2 * H;
         if (cfg->reset_after) {
-            for (size_t j = 0; j < H; j++) hh[j] = x_h[j] + r[j] * q[j];
+            for (size_t j = u0; j < u1; j++) hh[j] = x_h[j] + r[j] * q[j];
         } else {
-            for (size_t j = 0; j < H; j++) hh[j] = x_h[j] + rec_h[j];
+            for (size_t j = u0; j < u1; j++) hh[j] = x_h[j] + rec_h[j];
         }
-        gp_act_forward(cfg->activation, hh, H);
-        for (size_t j = 0; j < H; j++) hn[j] = z[j] * hp[j] + (1.0f - z[j]) * hh[j];
+        gp_act_forward(cfg->activation, hh + u0, n);
+        for (size_t j = u0; j < u1; j++) hn[j] = z[j] * hp[j] + (1.0f - z[j]) * hh[j];
     }
 }
 
-static void lstm_step(const step_fwd *s, const gp_rnn_config *cfg) {
+static void lstm_update(const step_fwd *s, const gp_rnn_config *cfg) {
     const size_t H = cfg->units, H4 = 4 * H, H5 = 5 * H, rows = s->rows;
-    recurrent_product(s->rec, s->h_prev, s->U, rows, H, H4, 0, 4, s->rm, s->hm);
+    const size_t u0 = s->u0, u1 = s->u1, n = u1 - u0;
     for (size_t b = 0; b < rows; b++) {
         float *g = s->gates + b * H5; /* [i | f | g | o | act(c)] */
         const float *x_b = s->xw + b * s->xw_stride, *rec_b = s->rec + b * H4;
         const float *cp = s->c_prev + b * H;
         float *cn = s->c_next + b * H, *hn = s->h_next + b * H, *act_c = g + 4 * H;
-        for (size_t j = 0; j < H4; j++) g[j] = x_b[j] + rec_b[j];
-        gp_act_forward(cfg->recurrent_activation, g, 2 * H);
-        gp_act_forward(cfg->activation, g + 2 * H, H);
-        gp_act_forward(cfg->recurrent_activation, g + 3 * H, H);
+        for (size_t blk = 0; blk < 4; blk++) {
+            gate_sum(g + blk * H, x_b + blk * H, rec_b + blk * H, NULL, u0, u1);
+            gp_act_forward(blk == 2 ? cfg->activation : cfg->recurrent_activation, g + blk * H + u0,
+                           n);
+        }
         const float *i = g, *f = g + H, *cand = g + 2 * H, *o = g + 3 * H;
-        for (size_t j = 0; j < H; j++) cn[j] = act_c[j] = f[j] * cp[j] + i[j] * cand[j];
-        gp_act_forward(cfg->activation, act_c, H);
-        for (size_t j = 0; j < H; j++) hn[j] = o[j] * act_c[j];
+        for (size_t j = u0; j < u1; j++) cn[j] = act_c[j] = f[j] * cp[j] + i[j] * cand[j];
+        gp_act_forward(cfg->activation, act_c + u0, n);
+        for (size_t j = u0; j < u1; j++) hn[j] = o[j] * act_c[j];
     }
 }
 
-static void simple_step(const step_fwd *s, const gp_rnn_config *cfg) {
-    const size_t H = cfg->units, rows = s->rows;
-    /* The product lands directly in h_next, which then takes the input term and act. */
-    recurrent_product(s->h_next, s->h_prev, s->U, rows, H, H, 0, 1, s->rm, s->hm);
-    for (size_t b = 0; b < rows; b++) {
-        float *hn = s->h_next + b * H;
+static void simple_update(const step_fwd *s, const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, u0 = s->u0, u1 = s->u1;
+    for (size_t b = 0; b < s->rows; b++) {
+        float *hn = s->h_next + b * H; /* holds the recurrent product */
         const float *x_b = s->xw + b * s->xw_stride;
-        for (size_t j = 0; j < H; j++) hn[j] += x_b[j];
-        gp_act_forward(cfg->activation, hn, H);
+        for (size_t j = u0; j < u1; j++) hn[j] += x_b[j];
+        gp_act_forward(cfg->activation, hn + u0, u1 - u0);
+    }
+}
+
+static void step_update(const step_fwd *s, const gp_rnn_config *cfg) {
+    switch (cfg->cell) {
+    case GP_CELL_GRU:
+        gru_update(s, cfg);
+        break;
+    case GP_CELL_LSTM:
+        lstm_update(s, cfg);
+        break;
+    default:
+        simple_update(s, cfg);
+        break;
     }
 }
 
@@ -326,13 +370,33 @@ static void simple_step(const step_fwd *s, const gp_rnn_config *cfg) {
 /* The forward time loop                                                               */
 /* ---------------------------------------------------------------------------------- */
 
-/* One job of the forward: the whole time loop for batch rows [b0, b1). Every pointer is
- * to the full-batch buffer; the job touches only its rows. */
+/*
+ * The jobs of one forward split the batch rows: each runs the whole time loop over its
+ * rows, with no synchronisation. A single sequence has no rows to split, so its jobs split
+ * each step's work instead: the recurrent products by columns, then the gate math and
+ * state updates by hidden units (not the GRU's reset_before candidate, nor dropout, whose
+ * scratch rows the jobs would share). Each part needs all of the part before, so the work
+ * becomes a queue of chunks taken in order; a job starts a chunk once every chunk of the
+ * phase before is done. A job whose sibling has no core (a busy machine) finds the
+ * sibling's chunks unclaimed and does them itself, so no job waits for a thread that is
+ * not running.
+ */
+typedef struct {
+    atomic_size_t claimed; /* chunks handed out */
+    atomic_size_t done;    /* chunks finished */
+    size_t per_phase;      /* chunks per phase: the projection, then two per step */
+    size_t total;          /* per_phase * (2T + 1) */
+} chunk_queue;
+
+/* One job of the forward: batch rows [b0, b1), hidden units [u0, u1) (all of them when
+ * the jobs split rows). Every pointer is to the full-batch buffer; the job touches only
+ * its part. */
 typedef struct {
     const gp_rnn_config *cfg;
     const gp_rnn_inputs *in;
     const rnn_sizes *s;
-    size_t b0, b1;
+    size_t b0, b1, u0, u1;
+    chunk_queue *queue;    /* the chunks of a sequence split by units, else NULL */
     float *outputs;        /* (B, T, H) or NULL */
     float *h_states;       /* training: the cache's (T+1, B, H); inference: (2, B, H) */
     float *c_states;       /* the same for LSTM carries, else NULL */
@@ -351,102 +415,177 @@ static float *state_at(const rnn_forward_job *job, float *base, size_t k) {
     return base + slot * job->s->bh + job->b0 * job->cfg->units;
 }
 
-/* The input projections of a job's rows for all timesteps: xw = x W + b, or with input
- * dropout xw_g = (x * m_g) W_g + b_g, one GEMM per distinct mask. */
-static void project_inputs(const rnn_forward_job *job, size_t rows) {
+/* Columns [c0, c1) of the input projections of a job's rows for all timesteps: xw = x W
+ * + b, or with input dropout (all columns) xw_g = (x * m_g) W_g + b_g, one GEMM per
+ * distinct mask. */
+static void project_inputs(const rnn_forward_job *job, size_t rows, size_t c0, size_t c1) {
     const gp_rnn_config *cfg = job->cfg;
     const size_t T = cfg->steps, I = cfg->input_size, gh = job->s->gh;
-    const size_t b0 = job->b0, masks = job->input_masks;
-    const size_t width = masks > 1 ? cfg->units : gh; /* gate columns per GEMM */
-    float *xw = job->xw + b0 * T * gh;
+    const size_t b0 = job->b0, masks = job->input_masks, n = rows * T;
+    GP_ASSERT(!masks || (c0 == 0 && c1 == gh));
+    const size_t spans = masks > 1 ? job->s->G : 1;
+    const size_t width = (c1 - c0) / spans;
+    float *xw = job->xw + b0 * T * gh, *xm = job->xm + b0 * T * I;
     const float *x = job->in->x + b0 * T * I;
-    fill_rows(xw, job->in_bias, rows * T, gh);
-    for (size_t g = 0; g * width < gh; g++) {
-        const float *src = x;
-        if (masks) {
-            src = job->xm + b0 * T * I;
-            apply_row_mask(job->xm + b0 * T * I, x,
-                           job->in->input_dropout + g * cfg->batch * I + b0 * I, rows * T, T, I);
+    for (size_t g = 0; g < spans; g++) {
+        const size_t col = c0 + g * width;
+        for (size_t r = 0; r < n; r++) {
+            fill_rows(xw + r * gh + col, job->in_bias ? job->in_bias + col : NULL, 1, width);
         }
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows * T, width, I, 1.0f, src, I,
-                      job->in->kernel + g * width, gh, job->in_bias ? 1.0f : 0.0f, xw + g * width,
-                      gh);
+        if (masks) {
+            apply_row_mask(xm, x, job->in->input_dropout + g * cfg->batch * I + b0 * I, n, T, I);
+        }
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, n, width, I, 1.0f, masks ? xm : x, I,
+                      job->in->kernel + col, gh, job->in_bias ? 1.0f : 0.0f, xw + col, gh);
     }
 }
 
-/* Skipped steps: carry the state and repeat the previous output (or zeros). */
+/* This job's units of the initial states, in each of its rows. */
+static void fill_initial(const rnn_forward_job *job, size_t rows) {
+    const size_t H = job->cfg->units, u0 = job->u0, n = job->u1 - u0;
+    const float *init = job->in->initial_state;
+    for (size_t b = 0; b < rows; b++) {
+        const size_t at = (job->b0 + b) * H + u0;
+        float *h = state_at(job, job->h_states, 0) + b * H + u0;
+        fill_rows(h, init ? init + at : NULL, 1, n);
+        if (job->c_states) {
+            float *c = state_at(job, job->c_states, 0) + b * H + u0;
+            fill_rows(c, init ? init + job->s->bh + at : NULL, 1, n);
+        }
+    }
+}
+
+/* Skipped steps: carry the state (this job's units). */
 static void apply_step_mask(const rnn_forward_job *job, size_t rows, size_t k, float *h_next,
                             const float *h_prev, float *c_next, const float *c_prev) {
     const gp_rnn_config *cfg = job->cfg;
     const size_t T = cfg->steps, H = cfg->units, t = input_column(cfg, k);
+    const size_t u0 = job->u0, n = (job->u1 - u0) * sizeof(float);
     for (size_t b = 0; b < rows; b++) {
         if (job->in->mask[(job->b0 + b) * T + t]) continue;
-        memcpy(h_next + b * H, h_prev + b * H, H * sizeof(float));
-        if (c_next) memcpy(c_next + b * H, c_prev + b * H, H * sizeof(float));
+        memcpy(h_next + b * H + u0, h_prev + b * H + u0, n);
+        if (c_next) memcpy(c_next + b * H + u0, c_prev + b * H + u0, n);
     }
 }
 
+/* Step k's outputs (this job's units): the new state, or at a skipped step the previous
+ * output (zeros before the first, or with zero_output_for_mask). */
 static void write_outputs(const rnn_forward_job *job, size_t rows, size_t k, const float *h_next) {
     const gp_rnn_config *cfg = job->cfg;
     const size_t T = cfg->steps, H = cfg->units, t = input_column(cfg, k);
+    const size_t u0 = job->u0, n = (job->u1 - u0) * sizeof(float);
     for (size_t b = 0; b < rows; b++) {
-        float *out = job->outputs + ((job->b0 + b) * T + k) * H;
+        float *out = job->outputs + ((job->b0 + b) * T + k) * H + u0;
         if (!job->in->mask || job->in->mask[(job->b0 + b) * T + t]) {
-            memcpy(out, h_next + b * H, H * sizeof(float));
+            memcpy(out, h_next + b * H + u0, n);
         } else if (cfg->zero_output_for_mask || k == 0) {
-            memset(out, 0, H * sizeof(float));
+            memset(out, 0, n);
         } else {
-            memcpy(out, out - H, H * sizeof(float));
+            memcpy(out, out - H, n);
         }
     }
 }
 
-static void rnn_forward_rows(void *arg) {
-    const rnn_forward_job *job = arg;
+/* Step k of the job's rows, its update limited to the job's units. */
+static step_fwd step_at(const rnn_forward_job *job, size_t rows, size_t k) {
     const gp_rnn_config *cfg = job->cfg;
-    const size_t B = cfg->batch, T = cfg->steps, H = cfg->units, gh = job->s->gh;
-    const size_t W = job->s->W, b0 = job->b0, rows = job->b1 - job->b0;
-    if (!rows) return;
-    project_inputs(job, rows);
-
-    const float *init = job->in->initial_state;
-    fill_rows(state_at(job, job->h_states, 0), init ? init + b0 * H : NULL, 1, rows * H);
-    if (job->c_states) {
-        fill_rows(state_at(job, job->c_states, 0), init ? init + job->s->bh + b0 * H : NULL, 1,
-                  rows * H);
-    }
-    step_fwd step = {
+    const size_t T = cfg->steps, H = cfg->units, gh = job->s->gh, b0 = job->b0;
+    return (step_fwd){
         .rows = rows,
+        .u0 = job->u0,
+        .u1 = job->u1,
+        .h_prev = state_at(job, job->h_states, k),
+        .h_next = state_at(job, job->h_states, k + 1),
+        .c_prev = job->c_states ? state_at(job, job->c_states, k) : NULL,
+        .c_next = job->c_states ? state_at(job, job->c_states, k + 1) : NULL,
+        .gates = job->gates + ((job->training ? k * cfg->batch : 0) + b0) * job->s->W,
         .rec = job->rec + b0 * gh,
         .hm = job->hm + b0 * H,
+        .xw = job->xw + b0 * T * gh + input_column(cfg, k) * gh,
         .xw_stride = T * gh,
         .U = job->in->recurrent_kernel,
         .rb = job->rec_bias,
         .rm = {cfg->recurrent_dropout ? job->in->recurrent_dropout + b0 * H : NULL, job->s->bh},
     };
-    for (size_t k = 0; k < T; k++) {
-        step.h_prev = state_at(job, job->h_states, k);
-        step.h_next = state_at(job, job->h_states, k + 1);
-        step.c_prev = job->c_states ? state_at(job, job->c_states, k) : NULL;
-        step.c_next = job->c_states ? state_at(job, job->c_states, k + 1) : NULL;
-        step.gates = job->gates + ((job->training ? k * B : 0) + b0) * W;
-        step.xw = job->xw + b0 * T * gh + input_column(cfg, k) * gh;
-        switch (cfg->cell) {
-        case GP_CELL_GRU:
-            gru_step(&step, cfg);
-            break;
-        case GP_CELL_LSTM:
-            lstm_step(&step, cfg);
-            break;
-        default:
-            simple_step(&step, cfg);
-            break;
-        }
-        if (job->in->mask) {
-            apply_step_mask(job, rows, k, step.h_next, step.h_prev, step.c_next, step.c_prev);
-        }
-        if (job->outputs) write_outputs(job, rows, k, step.h_next);
+}
+
+/* The second part of step k: gate math, state update, masks and outputs of the job's
+ * units. */
+static void finish_step(const rnn_forward_job *job, const step_fwd *step, size_t k) {
+    step_update(step, job->cfg);
+    if (job->in->mask) {
+        apply_step_mask(job, step->rows, k, step->h_next, step->h_prev, step->c_next, step->c_prev);
     }
+    if (job->outputs) write_outputs(job, step->rows, k, step->h_next);
+}
+
+/* A job that splits the batch: the whole time loop over its rows. */
+static void rnn_forward_rows(void *arg) {
+    const rnn_forward_job *job = arg;
+    const size_t rows = job->b1 - job->b0;
+    if (!rows) return;
+    project_inputs(job, rows, 0, job->s->gh);
+    fill_initial(job, rows);
+    for (size_t k = 0; k < job->cfg->steps; k++) {
+        const step_fwd step = step_at(job, rows, k);
+        step_product(&step, job->cfg, 0, job->s->gh);
+        finish_step(job, &step, k);
+    }
+}
+
+/* Waits until at least `count` chunks are done: spins for about a step's time, then gives
+ * its core away, since the chunk it waits for may belong to a thread without one. */
+static void wait_for_chunks(chunk_queue *q, size_t count) {
+    for (unsigned spins = 0; atomic_load(&q->done) < count; spins++) {
+        if (spins >= 2048) sched_yield();
+    }
+}
+
+/*
+ * A job that splits a single sequence: takes chunks from the queue until none is left.
+ * Phase 0 is the input projection (by columns) and the initial states (by units); then
+ * each step k is two phases, its recurrent products by columns, which read every unit
+ * of the last state, and its update by units, which reads every column of the products.
+ */
+static void rnn_forward_chunks(void *arg) {
+    const rnn_forward_job *shared = arg;
+    chunk_queue *q = shared->queue;
+    const size_t H = shared->cfg->units, gh = shared->s->gh, rows = shared->b1 - shared->b0;
+    const size_t parts = q->per_phase;
+    for (;;) {
+        const size_t chunk = atomic_fetch_add(&q->claimed, 1);
+        if (chunk >= q->total) return;
+        const size_t phase = chunk / parts, part = chunk % parts;
+        const size_t c0 = gh * part / parts, c1 = gh * (part + 1) / parts;
+        wait_for_chunks(q, phase * parts);
+        rnn_forward_job job = *shared;
+        job.u0 = H * part / parts;
+        job.u1 = H * (part + 1) / parts;
+        if (phase == 0) {
+            project_inputs(&job, rows, c0, c1);
+            fill_initial(&job, rows);
+        } else {
+            const size_t k = (phase - 1) / 2;
+            const step_fwd step = step_at(&job, rows, k);
+            if (phase % 2) {
+                step_product(&step, job.cfg, c0, c1);
+            } else {
+                finish_step(&job, &step, k);
+            }
+        }
+        atomic_fetch_add(&q->done, 1);
+    }
+}
+
+/* How many chunks per phase a single sequence is split into (1: it is not), for jobs that
+ * split the units: only when the batch cannot be split and the steps allow it. A unit's
+ * products are H*G multiply-adds per step; a chunk must be worth a thread hand-off. */
+static size_t unit_chunks(const gp_rnn_config *cfg, const rnn_sizes *s, size_t batch_jobs) {
+    if (batch_jobs > 1 || cfg->input_dropout || cfg->recurrent_dropout ||
+        (cfg->cell == GP_CELL_GRU && !cfg->reset_after)) {
+        return 1;
+    }
+    return gp_parallel_jobs(cfg->units, cfg->batch * cfg->units * s->gh);
 }
 
 gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float *workspace,
@@ -471,31 +610,45 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     float *c_states = lstm ? (training ? cache + s.states : after + 2 * s.bh) : NULL;
     float *gates = training ? cache + s.S * s.states : after + 4 * s.bh;
 
-    const size_t input_masks = input_mask_count(in, cfg, &s);
     rnn_forward_job jobs[GP_MAX_JOBS];
+    const rnn_forward_job all = {
+        .cfg = cfg,
+        .in = in,
+        .s = &s,
+        .b1 = B,
+        .u1 = H,
+        .outputs = outputs,
+        .h_states = h_states,
+        .c_states = c_states,
+        .training = training,
+        .gates = gates,
+        .rec = rec,
+        .hm = hm,
+        .xm = xm,
+        .xw = xw,
+        .input_masks = input_mask_count(in, cfg, &s),
+        .in_bias = cfg->use_bias ? in->bias : NULL,
+        .rec_bias = cfg->use_bias && cfg->reset_after ? in->bias + 3 * H : NULL,
+    };
     const size_t count = gp_parallel_jobs(B, s.rows * H);
-    for (size_t i = 0; i < count; i++) {
-        jobs[i] = (rnn_forward_job){
-            .cfg = cfg,
-            .in = in,
-            .s = &s,
-            .b0 = B * i / count,
-            .b1 = B * (i + 1) / count,
-            .outputs = outputs,
-            .h_states = h_states,
-            .c_states = c_states,
-            .training = training,
-            .gates = gates,
-            .rec = rec,
-            .hm = hm,
-            .xm = xm,
-            .xw = xw,
-            .input_masks = input_masks,
-            .in_bias = cfg->use_bias ? in->bias : NULL,
-            .rec_bias = cfg->use_bias && cfg->reset_after ? in->bias + 3 * H : NULL,
-        };
+    const size_t chunks = unit_chunks(cfg, &s, count);
+    if (chunks > 1) {
+        chunk_queue queue = {.per_phase = chunks, .total = chunks * (2 * T + 1)};
+        atomic_init(&queue.claimed, 0);
+        atomic_init(&queue.done, 0);
+        for (size_t i = 0; i < chunks; i++) {
+            jobs[i] = all;
+            jobs[i].queue = &queue;
+        }
+        gp_parallel_run(rnn_forward_chunks, jobs, sizeof jobs[0], chunks);
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            jobs[i] = all;
+            jobs[i].b0 = B * i / count;
+            jobs[i].b1 = B * (i + 1) / count;
+        }
+        gp_parallel_run(rnn_forward_rows, jobs, sizeof jobs[0], count);
     }
-    gp_parallel_run(rnn_forward_rows, jobs, sizeof jobs[0], count);
     const size_t last = training ? T : T % 2;
     memcpy(last_state, h_states + last * s.bh, s.bh * sizeof(float));
     if (lstm) memcpy(last_state + s.bh, c_states + last * s.bh, s.bh * sizeof(float));

@@ -76,3 +76,36 @@ def test_results_do_not_depend_on_the_thread_count(reset_after, restore_threads)
     # threads: so equal to float32 rounding, relative to each array's scale.
     for one, two in zip(*results):
         np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "simple_rnn"])
+@pytest.mark.parametrize("training", [True, False])
+def test_a_single_sequence_split_by_units_gives_the_same_numbers(kind, training,
+                                                                 restore_threads):
+    """One sequence cannot be split by rows: two threads share each step's products (by
+    columns) and updates (by units). Big enough to be split; H is odd so the parts are
+    uneven; a mask skips steps; go_backwards reads time reversed."""
+    rng = np.random.default_rng(9)
+    T, I, H = 30, 20, 273
+    gates = {"gru": 3, "lstm": 4, "simple_rnn": 1}[kind]
+    forward = {"gru": ops.gru_forward, "lstm": ops.lstm_forward,
+               "simple_rnn": ops.simple_rnn_forward}[kind]
+    x = rng.standard_normal((1, T, I)).astype(np.float32)
+    kernel = (rng.standard_normal((I, gates * H)) * 0.2).astype(np.float32)
+    recurrent = (rng.standard_normal((H, gates * H)) * 0.1).astype(np.float32)
+    bias = (rng.standard_normal((2, 3 * H) if kind == "gru" else (gates * H,)) * 0.1).astype(
+        np.float32)
+    mask = rng.random((1, T)) > 0.3
+    d_out = rng.standard_normal((1, T, H)).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        gru_py.set_num_threads(threads)
+        out = forward(x, kernel, recurrent, bias, mask=mask, go_backwards=True,
+                      training=training)
+        arrays = [out.outputs, out.last_state]
+        if training:
+            grads = ops.rnn_backward(out.cache, d_out)
+            arrays += [grads.x, grads.recurrent_kernel]
+        results.append(arrays)
+    for one, two in zip(*results):
+        np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
