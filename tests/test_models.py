@@ -917,3 +917,23 @@ def test_terminate_on_nan_with_raise_error_raises_runtime_error():
         model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0,
                   callbacks=[callbacks.TerminateOnNaN(raise_error=True)])
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+@pytest.mark.parametrize("method", ["train_on_batch", "compute_loss_and_gradients"])
+def test_overflowing_gradients_give_a_nan_loss_not_an_error(method):
+    """Finite predictions whose gradient overflows on its way down (a huge Dense kernel
+    after the GRU): the GRU's backward receives Inf, which the core rejects as input. The
+    model reports a NaN loss instead of raising, and a training step keeps the weights."""
+    model = gru_py.Sequential([gru_py.Input(shape=(5, 3)), layers.GRU(4), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    model.layers[1].kernel[...] = 1e30
+    x = np.ones((8, 5, 3), np.float32)
+    y = np.ones((8, 1), np.float32)
+    before = model.get_weights()
+    if method == "train_on_batch":
+        loss, _ = model.train_on_batch(x, y)
+        assert _weights_equal(model.get_weights(), before)
+    else:
+        loss, grads = model.compute_loss_and_gradients(x, y)
+        assert not np.isfinite(grads[0]).all()  # the GRU kernel's gradient
+    assert math.isnan(loss)

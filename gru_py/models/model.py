@@ -274,8 +274,9 @@ class Model(Layer):
 
         Returns (loss, y_pred, mask of y_pred). The output's mask, when it has one, joins
         the sample weights: masked entries add nothing to the loss or its gradient.
-        A model whose predictions are no longer finite (it diverged) gets a NaN loss and
-        no backward, so that fit reports it as Keras does and TerminateOnNaN can act.
+        A model whose predictions or gradients are no longer finite (it diverged) gets a
+        NaN loss (and no backward, for predictions), so that fit reports it as Keras does
+        and TerminateOnNaN can act; a training step then leaves the weights alone.
         """
         self._ensure_built(arrays)
         for layer in self._layer_list:
@@ -291,10 +292,14 @@ class Model(Layer):
         self._backward([d_pred])
         for layer in self._layer_list:
             layer.add_regularization_gradients()
+        if not all(np.isfinite(g).all() for _, g in self._trainable_pairs()):
+            # Finite predictions but overflowing gradients: diverging all the same.
+            return float("nan"), y_pred, mask
         return loss_value + self._regularization_penalty(), y_pred, mask
 
     def _train_step(self, arrays, y, sample_weight):
         loss_value, y_pred, mask = self._loss_and_backward(arrays, y, sample_weight)
+        self._resolve_metrics(y, y_pred)  # even on a NaN first step, so that logs list them
         if not math.isfinite(loss_value):
             # Keras reports the NaN and lets TerminateOnNaN decide; gru_py does the same,
             # and leaves the weights untouched rather than writing NaN into them.
@@ -303,7 +308,6 @@ class Model(Layer):
         pairs = self._trainable_pairs()
         if pairs:
             self.optimizer.apply_gradients([(g, w) for w, g in pairs])
-        self._resolve_metrics(y, y_pred)
         self._update_metrics(y, y_pred, mask, sample_weight, loss_value, len(y))
 
     def _test_step(self, arrays, y, sample_weight):
