@@ -35,12 +35,12 @@ typedef struct {
     size_t rows;      /* B*T: rows of the time-batched GEMMs */
     size_t proj;      /* B*T*G*H: input projections, or gate gradients */
     size_t states;    /* (T+1)*B*H: one state tensor over time */
-    size_t cache;     /* S*states + T*B*W */
-    size_t x_size;    /* B*T*I: dropped-out inputs, when input dropout is on */
-    size_t tbh;       /* T*B*H: dropped-out states, when recurrent dropout is on */
-    size_t fwd_train; /* proj + B*G*H + B*H (+ x_size) */
-    size_t fwd_infer; /* fwd_train + 2*S*B*H + B*W */
-    size_t bwd;       /* 2*proj + (S+2)*B*H + B (+ x_size) (+ tbh) */
+    size_t x_size;    /* B*T*I: one dropped-out copy of the inputs */
+    size_t tbh;       /* T*B*H: one dropped-out copy of every step's previous state */
+    size_t cache;     /* S*states + T*B*W (+ G*x_size) (+ G*tbh) */
+    size_t fwd_train; /* proj + B*G*H + B*H */
+    size_t fwd_infer; /* fwd_train (+ x_size) + 4*B*H + B*W */
+    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) */
 } rnn_sizes;
 
 size_t gp_rnn_gate_count(gp_cell cell) {
@@ -79,27 +79,28 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
     const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
     s->G = gp_rnn_gate_count(cfg->cell);
     s->S = gp_rnn_state_count(cfg->cell);
-    size_t t1, b_gh, b_w, s_states, gates, w = cached_gate_blocks(cfg->cell);
+    size_t t1, b_gh, b_w, s_states, gates, gx, gh_states, w = cached_gate_blocks(cfg->cell);
     if (gp_mul_overflows(w, H, &s->W) || gp_mul_overflows(s->G, H, &s->gh) ||
         gp_mul_overflows(B, H, &s->bh) || gp_mul_overflows(B, T, &s->rows) ||
         gp_mul_overflows(s->rows, s->gh, &s->proj) || gp_mul_overflows(B, s->gh, &b_gh) ||
         gp_mul_overflows(B, s->W, &b_w) || __builtin_add_overflow(T, 1, &t1) ||
         gp_mul_overflows(t1, s->bh, &s->states) || gp_mul_overflows(s->S, s->states, &s_states) ||
         gp_mul_overflows(s->rows, s->W, &gates) || gp_mul_overflows(s->rows, I, &s->x_size) ||
-        gp_mul_overflows(T, s->bh, &s->tbh)) {
+        gp_mul_overflows(T, s->bh, &s->tbh) || gp_mul_overflows(s->G, s->x_size, &gx) ||
+        gp_mul_overflows(s->G, s->tbh, &gh_states)) {
         return GP_ERR_BAD_SIZE;
     }
     const size_t x_drop = cfg->input_dropout ? s->x_size : 0;
-    const size_t h_drop = cfg->recurrent_dropout ? s->tbh : 0;
-    const size_t cache[] = {s_states, gates};
-    const size_t train[] = {s->proj, b_gh, s->bh, x_drop};
-    const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop, h_drop};
-    if (add_overflows(cache, 2, &s->cache) || add_overflows(train, 4, &s->fwd_train) ||
-        add_overflows(bwd, 9, &s->bwd)) {
+    const size_t cache[] = {s_states, gates, cfg->input_dropout ? gx : 0,
+                            cfg->recurrent_dropout ? gh_states : 0};
+    const size_t train[] = {s->proj, b_gh, s->bh};
+    const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop};
+    if (add_overflows(cache, 4, &s->cache) || add_overflows(train, 3, &s->fwd_train) ||
+        add_overflows(bwd, 8, &s->bwd)) {
         return GP_ERR_BAD_SIZE;
     }
-    const size_t infer[] = {s->fwd_train, s->bh, s->bh, s->bh, s->bh, b_w};
-    if (add_overflows(infer, 6, &s->fwd_infer)) return GP_ERR_BAD_SIZE;
+    const size_t infer[] = {s->fwd_train, x_drop, s->bh, s->bh, s->bh, s->bh, b_w};
+    if (add_overflows(infer, 7, &s->fwd_infer)) return GP_ERR_BAD_SIZE;
     /* Callers turn float counts into bytes, and BLAS takes int sizes and strides. */
     if (!gp_fits_float_buffer(s->cache) || !gp_fits_float_buffer(s->fwd_infer) ||
         !gp_fits_float_buffer(s->bwd) || !gp_fits_blas_int(s->rows) ||
@@ -197,18 +198,21 @@ static const float *gate_mask(gate_masks m, size_t g) {
 }
 
 /* rec[:, g0*H : g1*H] = for each gate g: (h * rm_g) U_g, or h U for all those gates at
- * once without dropout. rec and U have gh columns; hm (rows, H) is scratch. */
+ * once without dropout. rec and U have gh columns; h * rm_g (rows, H) is written at
+ * hm + g * hm_stride (stride 0: one scratch for all gates). */
 static void recurrent_product(float *rec, const float *h, const float *U, size_t rows, size_t H,
-                              size_t gh, size_t g0, size_t g1, gate_masks rm, float *hm) {
+                              size_t gh, size_t g0, size_t g1, gate_masks rm, float *hm,
+                              size_t hm_stride) {
     if (!rm.base) {
         gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, (g1 - g0) * H, H, 1.0f, h, H, U + g0 * H, gh, 0.0f,
                       rec + g0 * H, gh);
         return;
     }
     for (size_t g = g0; g < g1; g++) {
-        apply_row_mask(hm, h, gate_mask(rm, g), rows, 1, H);
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, hm, H, U + g * H, gh, 0.0f, rec + g * H,
-                      gh);
+        float *hm_g = hm + g * hm_stride;
+        apply_row_mask(hm_g, h, gate_mask(rm, g), rows, 1, H);
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, hm_g, H, U + g * H, gh, 0.0f,
+                      rec + g * H, gh);
     }
 }
 
@@ -243,7 +247,8 @@ typedef struct {
     const float *h_prev, *c_prev; /* (rows, H) */
     float *gates;                 /* (rows, W) written: what backward needs */
     float *rec;                   /* (rows, G*H) the recurrent products */
-    float *hm;                    /* (rows, H) scratch */
+    float *hm;                    /* (rows, H) the dropped-out h_prev of gate g at */
+    size_t hm_stride;             /* hm + g * hm_stride: the cache's, or one scratch */
     const float *xw;
     size_t xw_stride;
     const float *U, *rb; /* (H, G*H) and the GRU's recurrent bias (3H) or NULL */
@@ -264,7 +269,8 @@ static void step_product(const step_fwd *s, const gp_rnn_config *cfg, size_t c0,
     float *dst = product_target(s, cfg);
     if (c0 == 0 && c1 == gh) {
         const size_t gates = cfg->cell == GP_CELL_GRU && !cfg->reset_after ? 2 : G;
-        recurrent_product(dst, s->h_prev, s->U, s->rows, H, gh, 0, gates, s->rm, s->hm);
+        recurrent_product(dst, s->h_prev, s->U, s->rows, H, gh, 0, gates, s->rm, s->hm,
+                          s->hm_stride);
         return;
     }
     GP_ASSERT(!s->rm.base && (cfg->cell != GP_CELL_GRU || cfg->reset_after));
@@ -402,7 +408,10 @@ typedef struct {
     float *c_states;       /* the same for LSTM carries, else NULL */
     int training;          /* 1: h_states / c_states hold every step */
     float *gates;          /* training: the cache's (T, B, W); inference: (B, W) */
-    float *rec, *hm, *xm;  /* (B, G*H), (B, H), (B, T, I) scratch */
+    float *rec;            /* (B, G*H) scratch */
+    float *xm, *hm;        /* dropped-out inputs (B, T, I) and states (T, B, H) per gate: */
+    size_t xm_stride;      /* training keeps them in the cache for backward, gate g's at */
+    size_t hm_stride;      /* xm + g * xm_stride; inference reuses one scratch (stride 0) */
     float *xw;             /* (B, T, G*H) input projections, written by the job */
     size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
     const float *in_bias;  /* (G*H) or NULL */
@@ -425,18 +434,21 @@ static void project_inputs(const rnn_forward_job *job, size_t rows, size_t c0, s
     GP_ASSERT(!masks || (c0 == 0 && c1 == gh));
     const size_t spans = masks > 1 ? job->s->G : 1;
     const size_t width = (c1 - c0) / spans;
-    float *xw = job->xw + b0 * T * gh, *xm = job->xm + b0 * T * I;
+    float *xw = job->xw + b0 * T * gh;
     const float *x = job->in->x + b0 * T * I;
     for (size_t g = 0; g < spans; g++) {
         const size_t col = c0 + g * width;
         for (size_t r = 0; r < n; r++) {
             fill_rows(xw + r * gh + col, job->in_bias ? job->in_bias + col : NULL, 1, width);
         }
+        const float *src = x;
         if (masks) {
+            float *xm = job->xm + g * job->xm_stride + b0 * T * I;
             apply_row_mask(xm, x, job->in->input_dropout + g * cfg->batch * I + b0 * I, n, T, I);
+            src = xm;
         }
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, n, width, I, 1.0f, masks ? xm : x, I,
-                      job->in->kernel + col, gh, job->in_bias ? 1.0f : 0.0f, xw + col, gh);
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, n, width, I, 1.0f, src, I, job->in->kernel + col, gh,
+                      job->in_bias ? 1.0f : 0.0f, xw + col, gh);
     }
 }
 
@@ -500,7 +512,8 @@ static step_fwd step_at(const rnn_forward_job *job, size_t rows, size_t k) {
         .c_next = job->c_states ? state_at(job, job->c_states, k + 1) : NULL,
         .gates = job->gates + ((job->training ? k * cfg->batch : 0) + b0) * job->s->W,
         .rec = job->rec + b0 * gh,
-        .hm = job->hm + b0 * H,
+        .hm = job->hm + ((job->hm_stride ? k * cfg->batch : 0) + b0) * H,
+        .hm_stride = job->hm_stride,
         .xw = job->xw + b0 * T * gh + input_column(cfg, k) * gh,
         .xw_stride = T * gh,
         .U = job->in->recurrent_kernel,
@@ -577,15 +590,16 @@ static void rnn_forward_chunks(void *arg) {
     }
 }
 
-/* How many chunks per phase a single sequence is split into (1: it is not), for jobs that
- * split the units: only when the batch cannot be split and the steps allow it. A unit's
- * products are H*G multiply-adds per step; a chunk must be worth a thread hand-off. */
-static size_t unit_chunks(const gp_rnn_config *cfg, const rnn_sizes *s, size_t batch_jobs) {
-    if (batch_jobs > 1 || cfg->input_dropout || cfg->recurrent_dropout ||
+/* How many chunks per phase a single sequence is split into (1: it is not): only a lone
+ * sequence, whose steps allow it. Its products are H*G*H multiply-adds per step; each
+ * chunk must be worth a thread hand-off. A small batch that one job runs stays one job,
+ * so that its numbers do not change with the thread count. */
+static size_t unit_chunks(const gp_rnn_config *cfg, const rnn_sizes *s) {
+    if (cfg->batch > 1 || cfg->input_dropout || cfg->recurrent_dropout ||
         (cfg->cell == GP_CELL_GRU && !cfg->reset_after)) {
         return 1;
     }
-    return gp_parallel_jobs(cfg->units, cfg->batch * cfg->units * s->gh);
+    return gp_parallel_jobs(cfg->units, cfg->units * s->gh);
 }
 
 gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float *workspace,
@@ -602,13 +616,19 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     const size_t B = cfg->batch, T = cfg->steps, H = cfg->units;
     const int training = cache != NULL, lstm = cfg->cell == GP_CELL_LSTM;
 
-    /* Workspace: xw | rec | hm | xm, then for inference the ping-pong states and one
-     * step's gates. Training keeps every state and gate in the cache instead. */
-    float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *xm = hm + s.bh;
-    float *after = xm + (cfg->input_dropout ? s.x_size : 0);
+    /* Workspace: xw | rec | hm, then for inference the dropped-out inputs, the ping-pong
+     * states and one step's gates. Training keeps those in the cache instead (layout in
+     * gru_py.h), the dropped-out inputs and states included: backward needs them for
+     * the weight gradients. */
+    float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *after = hm + s.bh;
+    float *xm = training && cfg->input_dropout ? cache + s.S * s.states + s.rows * s.W : after;
+    if (!training && cfg->input_dropout) after += s.x_size;
     float *h_states = training ? cache : after;
     float *c_states = lstm ? (training ? cache + s.states : after + 2 * s.bh) : NULL;
     float *gates = training ? cache + s.S * s.states : after + 4 * s.bh;
+    const int keep_states = training && cfg->recurrent_dropout;
+    if (keep_states)
+        hm = cache + s.S * s.states + s.rows * s.W + (cfg->input_dropout ? s.G * s.x_size : 0);
 
     rnn_forward_job jobs[GP_MAX_JOBS];
     const rnn_forward_job all = {
@@ -623,15 +643,17 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
         .training = training,
         .gates = gates,
         .rec = rec,
-        .hm = hm,
         .xm = xm,
+        .hm = hm,
+        .xm_stride = training && cfg->input_dropout ? s.x_size : 0,
+        .hm_stride = keep_states ? s.tbh : 0,
         .xw = xw,
         .input_masks = input_mask_count(in, cfg, &s),
         .in_bias = cfg->use_bias ? in->bias : NULL,
         .rec_bias = cfg->use_bias && cfg->reset_after ? in->bias + 3 * H : NULL,
     };
     const size_t count = gp_parallel_jobs(B, s.rows * H);
-    const size_t chunks = unit_chunks(cfg, &s, count);
+    const size_t chunks = unit_chunks(cfg, &s);
     if (chunks > 1) {
         chunk_queue queue = {.per_phase = chunks, .total = chunks * (2 * T + 1)};
         atomic_init(&queue.claimed, 0);
@@ -808,7 +830,7 @@ typedef struct {
     float *dh, *dq, *tmp;  /* (S, B, H): dL/d(states); (B, H) and (B, H) scratch */
     int32_t *first_active; /* (B): each row's first used processing step, or T */
     size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
-    float *xm;             /* (B, T, I) scratch under input dropout */
+    float *xm;             /* (B, T, I) scratch under input dropout with one mask per gate */
     const float *cache;
     const float *d_outputs, *d_last_state; /* (B, T, H), (S, B, H), or NULL */
     float *d_x;                            /* (B, T, I) written */
@@ -843,28 +865,40 @@ static void find_first_active(const rnn_backward_job *job, size_t rows) {
     }
 }
 
+/* Rows of d_x per tile when each gate's product is added in through scratch: small
+ * enough that the tile of d_x and the scratch stay in cache between the gates. */
+#define INPUT_GRADIENT_TILE_FLOATS 8192
+
 /* d_x of a job's rows: d_in W^T, or with input dropout sum over distinct masks of
  * (d_in_g W_g^T) * m_g. */
 static void input_gradient(const rnn_backward_job *job, size_t rows) {
     const gp_rnn_config *cfg = job->cfg;
     const size_t T = cfg->steps, I = cfg->input_size, gh = job->s->gh, masks = job->input_masks;
-    const size_t width = masks > 1 ? cfg->units : gh; /* gate columns per GEMM */
-    const float *d_in = job->d_in + job->b0 * T * gh, *W = job->in->kernel;
-    float *d_x = job->d_x + job->b0 * T * I;
-    /* With one mask or none, the product goes straight into d_x (scaled by the mask
-     * after); with several, each is added in through the scratch. */
-    float *dst = masks > 1 ? job->xm + job->b0 * T * I : d_x;
-    if (masks > 1) memset(d_x, 0, rows * T * I * sizeof(float));
-    for (size_t g = 0; g * width < gh; g++) {
-        gp_sgemm_rows(GP_CBLAS_TRANS, rows * T, I, width, 1.0f, d_in + g * width, gh, W + g * width,
-                      gh, 0.0f, dst, I);
-        if (!masks) return;
-        const float *m = job->in->input_dropout + g * cfg->batch * I + job->b0 * I;
-        for (size_t r = 0; r < rows * T; r++) {
-            const float *mr = m + (r / T) * I;
-            float *d = d_x + r * I;
-            const float *p = dst + r * I;
-            for (size_t j = 0; j < I; j++) d[j] = (masks > 1 ? d[j] : 0.0f) + p[j] * mr[j];
+    const size_t n = rows * T, b0 = job->b0;
+    const float *d_in = job->d_in + b0 * T * gh, *W = job->in->kernel;
+    float *d_x = job->d_x + b0 * T * I;
+    gp_sgemm_rows(GP_CBLAS_TRANS, n, I, masks > 1 ? cfg->units : gh, 1.0f, d_in, gh, W, gh, 0.0f,
+                  d_x, I);
+    if (!masks) return;
+    /* d_x holds gate 0's product (all gates' with one mask): scale it by its mask, then
+     * add the other gates' tile by tile through the scratch. */
+    const float *drop = job->in->input_dropout + b0 * I;
+    for (size_t r = 0; r < n; r++) {
+        const float *m = drop + (r / T) * I;
+        for (size_t j = 0; j < I; j++) d_x[r * I + j] *= m[j];
+    }
+    const size_t H = cfg->units, tile = INPUT_GRADIENT_TILE_FLOATS / I + 1;
+    float *tmp = job->xm + b0 * T * I;
+    for (size_t r0 = 0; masks > 1 && r0 < n; r0 += tile) {
+        const size_t r1 = r0 + tile < n ? r0 + tile : n;
+        for (size_t g = 1; g < masks; g++) {
+            gp_sgemm_rows(GP_CBLAS_TRANS, r1 - r0, I, H, 1.0f, d_in + r0 * gh + g * H, gh,
+                          W + g * H, gh, 0.0f, tmp, I);
+            const float *m_g = drop + g * cfg->batch * I;
+            for (size_t r = r0; r < r1; r++) {
+                const float *m = m_g + (r / T) * I, *p = tmp + (r - r0) * I;
+                for (size_t j = 0; j < I; j++) d_x[r * I + j] += p[j] * m[j];
+            }
         }
     }
 }
@@ -927,26 +961,25 @@ static void add_column_sums(float *sums, const float *m, size_t rows, size_t n) 
     }
 }
 
-/* d_kernel += x^T d_in, or with input dropout (x * m_g)^T d_in_g per distinct mask. */
-static void kernel_gradient(float *d_kernel, const gp_rnn_inputs *in, const float *d_in, float *xm,
-                            size_t masks, const rnn_sizes *s, const gp_rnn_config *cfg) {
-    const size_t T = cfg->steps, I = cfg->input_size, gh = s->gh;
+/* d_kernel += x^T d_in, or with input dropout (x * m_g)^T d_in_g per distinct mask, from
+ * the dropped-out inputs (G, B, T, I) that the forward kept. */
+static void kernel_gradient(float *d_kernel, const float *x, const float *dropped_x,
+                            const float *d_in, size_t masks, const rnn_sizes *s,
+                            const gp_rnn_config *cfg) {
+    const size_t I = cfg->input_size, gh = s->gh;
     const size_t width = masks > 1 ? cfg->units : gh; /* gate columns per GEMM */
     for (size_t g = 0; g * width < gh; g++) {
-        const float *src = in->x;
-        if (masks) {
-            apply_row_mask(xm, in->x, in->input_dropout + g * cfg->batch * I, s->rows, T, I);
-            src = xm;
-        }
+        const float *src = masks ? dropped_x + g * s->x_size : x;
         gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, width, s->rows, 1.0f, src, I,
                           d_in + g * width, gh, 1.0f, d_kernel + g * width, gh);
     }
 }
 
-/* d_recurrent_kernel += h_prev^T d_rec over gate blocks [0, g1), per block with the
- * states masked under recurrent dropout. The states (T, B, H) are h_prev of every step. */
-static void recurrent_kernel_gradient(float *d_rk, const gp_rnn_inputs *in, const float *states,
-                                      const float *d_rec, float *ms, size_t g1, const rnn_sizes *s,
+/* d_recurrent_kernel += h_prev^T d_rec over gate blocks [0, g1): one GEMM, or one per
+ * gate from the dropped-out states (G, T, B, H) that the forward kept. The states
+ * (T, B, H) are h_prev of every step. */
+static void recurrent_kernel_gradient(float *d_rk, const float *states, const float *dropped_states,
+                                      const float *d_rec, size_t g1, const rnn_sizes *s,
                                       const gp_rnn_config *cfg) {
     const size_t H = cfg->units, gh = s->gh;
     if (!cfg->recurrent_dropout) {
@@ -955,14 +988,9 @@ static void recurrent_kernel_gradient(float *d_rk, const gp_rnn_inputs *in, cons
         return;
     }
     for (size_t g = 0; g < g1; g++) {
-        /* states row (k, b) takes mask row b: the mask repeats every B rows */
-        const float *m = in->recurrent_dropout + g * s->bh;
-        for (size_t r = 0; r < s->rows; r++) {
-            const float *mr = m + (r % cfg->batch) * H;
-            for (size_t j = 0; j < H; j++) ms[r * H + j] = states[r * H + j] * mr[j];
-        }
-        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s->rows, 1.0f, ms, H,
-                          d_rec + g * H, gh, 1.0f, d_rk + g * H, gh);
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s->rows, 1.0f,
+                          dropped_states + g * s->tbh, H, d_rec + g * H, gh, 1.0f, d_rk + g * H,
+                          gh);
     }
 }
 
@@ -985,10 +1013,13 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     /* Gate pre-activation gradients, kept twice: d_in (B, T, G*H) in x's row order for the
      * kernel and input GEMMs, d_rec (T, B, G*H) in the states' row order for the
      * recurrent-kernel GEMM. Only the GRU's candidate block differs between them.
-     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | ms. */
+     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm. */
     float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
     float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
-    float *ms = xm + (cfg->input_dropout ? s.x_size : 0);
+    /* What the forward kept under dropout, after the gates (NULL without). */
+    const float *dropped_x = cfg->input_dropout ? gates + s.rows * s.W : NULL;
+    const float *dropped_states =
+        cfg->recurrent_dropout ? gates + s.rows * s.W + (dropped_x ? s.G * s.x_size : 0) : NULL;
     const size_t input_masks = input_mask_count(in, cfg, &s);
     rnn_backward_job jobs[GP_MAX_JOBS];
     const size_t count = gp_parallel_jobs(B, s.rows * H);
@@ -1017,9 +1048,9 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     if (grads->d_initial_state) memcpy(grads->d_initial_state, dh, s.S * s.bh * sizeof(float));
 
     /* Weight gradients: one GEMM each over all B*T rows, split by output columns. */
-    kernel_gradient(grads->d_kernel, in, d_in, xm, input_masks, &s, cfg);
+    kernel_gradient(grads->d_kernel, in->x, dropped_x, d_in, input_masks, &s, cfg);
     const int candidate_apart = cfg->cell == GP_CELL_GRU && !cfg->reset_after;
-    recurrent_kernel_gradient(grads->d_recurrent_kernel, in, states, d_rec, ms,
+    recurrent_kernel_gradient(grads->d_recurrent_kernel, states, dropped_states, d_rec,
                               candidate_apart ? 2 : s.G, &s, cfg);
     if (candidate_apart) {
         /* the candidate's product was taken with q = r * h_prev * rm_h, kept in the cache */

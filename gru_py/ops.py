@@ -466,7 +466,8 @@ def gate_activations(cache):
         result["c"] = over_time(data[span + B * H:2 * span], H)
     widths = {_GRU.code: 4 * H, _LSTM.code: 5 * H}
     if cell.code in widths:
-        gates = over_time(data[cell.states * span:], widths[cell.code])
+        start = cell.states * span  # the gates; what dropout keeps follows them
+        gates = over_time(data[start:start + T * B * widths[cell.code]], widths[cell.code])
         blocks = {"z": 0, "r": 1} if cell is _GRU else {"i": 0, "f": 1, "o": 3}
         for name, block in blocks.items():
             result[name] = gates[:, :, block * H:(block + 1) * H]
