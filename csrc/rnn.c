@@ -591,15 +591,19 @@ static void rnn_forward_chunks(void *arg) {
 }
 
 /* How many chunks per phase a single sequence is split into (1: it is not): only a lone
- * sequence, whose steps allow it. Its products are H*G*H multiply-adds per step; each
- * chunk must be worth a thread hand-off. A small batch that one job runs stays one job,
- * so that its numbers do not change with the thread count. */
+ * sequence, whose steps allow it, in a call long enough to pay for starting a thread
+ * (tens of microseconds): its recurrent products, T*H*G*H multiply-adds, must exceed
+ * GP_MIN_PARALLEL_WORK times this factor, about 2 M or 30 us of matrix-vector products.
+ * A single step called from Python stays on one thread. A small batch that one job runs
+ * stays one job, so that its numbers do not change with the thread count. */
+#define UNIT_SPLIT_DISCOUNT 32
+
 static size_t unit_chunks(const gp_rnn_config *cfg, const rnn_sizes *s) {
     if (cfg->batch > 1 || cfg->input_dropout || cfg->recurrent_dropout ||
         (cfg->cell == GP_CELL_GRU && !cfg->reset_after)) {
         return 1;
     }
-    return gp_parallel_jobs(cfg->units, cfg->units * s->gh);
+    return gp_parallel_jobs(cfg->units, s->rows * cfg->units * s->gh / UNIT_SPLIT_DISCOUNT);
 }
 
 gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float *workspace,
