@@ -164,9 +164,10 @@ class Context:
 
     def check_s2_training(self, variant, loss, grads):
         """The training loss and gradients of an S2 model (Keras weight order) on the first
-        batch, against gru_py's. S2D's depend on random dropout masks, which no two
-        libraries draw alike: there, the loss must only differ from S2's (dropout acts)."""
-        if variant == "S2D":
+        batch, against gru_py's. S2R's and S2D's depend on random dropout masks, which no
+        two libraries draw alike: there, the loss must only differ from S2's (dropout
+        acts)."""
+        if variant in scenarios.DROPOUT_ARGS:
             self.check_differs("dropout changes the training loss", loss,
                                self.ref["S2/loss"])
             return

@@ -1,6 +1,7 @@
 """Runs scenarios S1-S4 of PERFORMANCE.md, and their LSTM (S1L, S3L), recurrent dropout
-(S2D) and mask (S2M) variants, side by side: gru_py, PyTorch CPU, ONNX Runtime
-(inference) and Keras 3 on tensorflow-cpu, one subprocess per peer, two threads each.
+(S2R; S2D adds input dropout) and mask (S2M) variants, side by side: gru_py, PyTorch CPU,
+ONNX Runtime (inference) and Keras 3 on tensorflow-cpu, one subprocess per peer, two
+threads each.
 
     python benchmarks/run.py                     # everything
     python benchmarks/run.py --quick             # smoke run
@@ -13,7 +14,7 @@ gru_py's (max |diff| <= 1e-4; gradients relative to their size) and only then ti
 warm-up, then the median of at least --runs runs. The parent prints a table (times,
 ratio against gru_py, GFLOP/s, % of OpenBLAS sgemm's rate on the same GEMM shapes
 measured in the gru_py process, peak RSS, the check), each peer's cost of recurrent
-dropout and of masks (S2D and S2M fit epochs over S2's), and writes JSON.
+dropout and of masks (S2R, S2D and S2M fit epochs over S2's), and writes JSON.
 
 The peers are optional: a peer that does not import is reported as unavailable.
 Install them with ``pip install -r benchmarks/requirements.txt``.
@@ -315,7 +316,8 @@ def _num(v, digits):
 
 
 # A peer's own cost of a feature: the variant's fit epoch time over S2's.
-VARIANT_COSTS = {"recurrent dropout": "S2D.fit_epoch", "masks": "S2M.fit_epoch"}
+VARIANT_COSTS = {"recurrent dropout": "S2R.fit_epoch",
+                 "dropout and recurrent dropout": "S2D.fit_epoch", "masks": "S2M.fit_epoch"}
 
 
 def variant_costs(rows):

@@ -8,6 +8,7 @@ A *task* is one timed thing, ``"<scenario>.<kind>"``:
   ``S1L.forward``: the same with an LSTM layer.
 * ``S2.fit_epoch``, ``S2.predict``: Input(T=100, F=32) -> GRU(128, return_sequences)
   -> GRU(64) -> Dense(10, softmax), B=64, Adam, categorical crossentropy, N samples.
+  ``S2R.fit_epoch``: the same model with recurrent_dropout=0.2 on both GRU layers.
   ``S2D.fit_epoch``: the same model with dropout=0.2 and recurrent_dropout=0.2 on both
   GRU layers. ``S2M.fit_epoch``: the same model after a Masking layer, fed the inputs
   right-padded with zeros to variable lengths.
@@ -19,7 +20,7 @@ A *task* is one timed thing, ``"<scenario>.<kind>"``:
 FLOPs follow PERFORMANCE.md: a GRU forward costs 6H(I+H) per sample and step, the
 backward 12H(I+H) (a training step is 3x the forward; the elementwise work and the
 optimizer update are not counted); an LSTM forward costs 8H(I+H). Dropout and masks
-change no product, so S2D and S2M count S2's FLOPs. The counts are computed from each
+change no product, so S2R, S2D and S2M count S2's FLOPs. The counts are computed from each
 task's list of GEMM shapes, so the OpenBLAS sgemm reference runs exactly the same FLOPs.
 """
 
@@ -38,16 +39,17 @@ S3L = dict(S3)
 SHAPES = {"S1": S1, "S1L": S1L, "S3": S3, "S3L": S3L, "S4": S4}
 LAYERS = {"S1": "GRU", "S1L": "LSTM", "S3": "GRU", "S3L": "LSTM", "S4": "GRU"}
 
-# S2's variants: the GRU layers' extra arguments in S2D, and the padding of S2M, whose
+# S2's variants: the GRU layers' extra arguments in S2R and S2D, and the padding of S2M, whose
 # rows keep a length drawn uniformly from [S2M_MIN_LENGTH, T] and are zero after it.
-S2D_ARGS = dict(dropout=0.2, recurrent_dropout=0.2)
+DROPOUT_ARGS = {"S2R": dict(recurrent_dropout=0.2),
+                "S2D": dict(dropout=0.2, recurrent_dropout=0.2)}
 S2M_MIN_LENGTH = S2["T"] // 2
 # The data each S2 variant trains on.
-S2_INPUTS = {"S2": "S2/x", "S2D": "S2/x", "S2M": "S2M/x"}
+S2_INPUTS = {"S2": "S2/x", "S2R": "S2/x", "S2D": "S2/x", "S2M": "S2M/x"}
 
 TASKS = (
     "S1.forward", "S1.train_step", "S1L.forward",
-    "S2.fit_epoch", "S2.predict", "S2D.fit_epoch", "S2M.fit_epoch",
+    "S2.fit_epoch", "S2.predict", "S2R.fit_epoch", "S2D.fit_epoch", "S2M.fit_epoch",
     "S3.forward", "S3.step_calls", "S3L.forward",
     "S4.train_step",
 )
@@ -58,6 +60,7 @@ DESCRIPTIONS = {
     "S1L.forward": "LSTM I=H=512, B=32, T=100, inference forward (all T outputs)",
     "S2.fit_epoch": "GRU(128,seq)->GRU(64)->Dense(10,softmax), B=64, one fit epoch over N",
     "S2.predict": "same model, predict over N samples, batch 64",
+    "S2R.fit_epoch": "S2 with recurrent_dropout=0.2 on both GRUs, one fit epoch",
     "S2D.fit_epoch": "S2 with dropout=0.2, recurrent_dropout=0.2 on both GRUs, one fit epoch",
     "S2M.fit_epoch": "S2 after Masking, inputs zero-padded to lengths in [T/2, T], one fit "
                      "epoch",
@@ -126,7 +129,8 @@ def task_gemms(task, s2_samples):
         return [(1, I, 3 * H, T), (1, H, 3 * H, T)]
     if task == "S4.train_step":
         return rnn_forward_gemms(**S4) + gru_backward_gemms(**S4)
-    if task in ("S2.fit_epoch", "S2.predict", "S2D.fit_epoch", "S2M.fit_epoch"):
+    if task in ("S2.fit_epoch", "S2.predict", "S2R.fit_epoch", "S2D.fit_epoch",
+                "S2M.fit_epoch"):
         p = S2
         B = p["B"]
         batches = s2_samples // B
@@ -166,7 +170,7 @@ def _check_flop_formulas():
     per_sample = (fwd(p["F"], p["H1"], 1, p["T"]) + fwd(p["H1"], p["H2"], 1, p["T"])
                   + 2 * p["H2"] * p["C"])
     assert task_flops("S2.predict", 2048) == 2048 * per_sample
-    for task in ("S2.fit_epoch", "S2D.fit_epoch", "S2M.fit_epoch"):
+    for task in ("S2.fit_epoch", "S2R.fit_epoch", "S2D.fit_epoch", "S2M.fit_epoch"):
         assert task_flops(task, 2048) == 3 * 2048 * per_sample
 
 
@@ -248,15 +252,15 @@ def make_reference(d, tasks):
     """gru_py's outputs and gradients on the shared data, checked against by every peer,
     for the scenarios of ``tasks``.
 
-    Computed once by the parent (through gru_py.ops and the model API). S2D has its
-    predictions only (inference mode, where dropout draws no masks): its training loss
+    Computed once by the parent (through gru_py.ops and the model API). S2R and S2D have
+    their predictions only (inference mode, where dropout draws no masks): its training loss
     and gradients depend on random masks, which no two libraries draw alike, so its check
     compares its loss with S2's instead."""
     import gru_py
     from gru_py import ops
 
     wanted = {scenario_of(t) for t in tasks}
-    if "S2D" in wanted:
+    if wanted & set(DROPOUT_ARGS):
         wanted.add("S2")
     forward = {"GRU": ops.gru_forward, "LSTM": ops.lstm_forward}
     ref = {}
@@ -279,7 +283,7 @@ def make_reference(d, tasks):
         model.set_weights(s2_weights(d))
         x = d[inputs]
         ref[f"{variant}/predict"] = model.predict(x[:n], batch_size=B, verbose=0)
-        if variant == "S2D":
+        if variant in DROPOUT_ARGS:
             continue
         loss, grads = model.compute_loss_and_gradients(x[:B], d["S2/y"][:B])
         ref[f"{variant}/loss"] = np.float32(loss)
@@ -289,10 +293,10 @@ def make_reference(d, tasks):
 
 
 def build_s2(keras_like, variant="S2"):
-    """The S2 model (or its variant S2D or S2M), compiled; ``keras_like`` is gru_py or
+    """The S2 model (or its variant S2R, S2D or S2M), compiled; ``keras_like`` is gru_py or
     keras (the same code runs in both)."""
     p = S2
-    rnn_args = S2D_ARGS if variant == "S2D" else {}
+    rnn_args = DROPOUT_ARGS.get(variant, {})
     masking = [keras_like.layers.Masking(mask_value=0.0)] if variant == "S2M" else []
     model = keras_like.Sequential([
         keras_like.Input(shape=(p["T"], p["F"])),

@@ -40,7 +40,7 @@ typedef struct {
     size_t cache;     /* S*states + T*B*W (+ G*x_size) (+ G*tbh) */
     size_t fwd_train; /* proj + B*G*H + B*H */
     size_t fwd_infer; /* fwd_train (+ x_size) + 4*B*H + B*W */
-    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) */
+    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + H*G*H */
 } rnn_sizes;
 
 size_t gp_rnn_gate_count(gp_cell cell) {
@@ -79,7 +79,8 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
     const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
     s->G = gp_rnn_gate_count(cfg->cell);
     s->S = gp_rnn_state_count(cfg->cell);
-    size_t t1, b_gh, b_w, s_states, gates, gx, gh_states, w = cached_gate_blocks(cfg->cell);
+    size_t t1, b_gh, b_w, s_states, gates, gx, gh_states, hgh;
+    const size_t w = cached_gate_blocks(cfg->cell);
     if (gp_mul_overflows(w, H, &s->W) || gp_mul_overflows(s->G, H, &s->gh) ||
         gp_mul_overflows(B, H, &s->bh) || gp_mul_overflows(B, T, &s->rows) ||
         gp_mul_overflows(s->rows, s->gh, &s->proj) || gp_mul_overflows(B, s->gh, &b_gh) ||
@@ -87,16 +88,16 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
         gp_mul_overflows(t1, s->bh, &s->states) || gp_mul_overflows(s->S, s->states, &s_states) ||
         gp_mul_overflows(s->rows, s->W, &gates) || gp_mul_overflows(s->rows, I, &s->x_size) ||
         gp_mul_overflows(T, s->bh, &s->tbh) || gp_mul_overflows(s->G, s->x_size, &gx) ||
-        gp_mul_overflows(s->G, s->tbh, &gh_states)) {
+        gp_mul_overflows(s->G, s->tbh, &gh_states) || gp_mul_overflows(H, s->gh, &hgh)) {
         return GP_ERR_BAD_SIZE;
     }
     const size_t x_drop = cfg->input_dropout ? s->x_size : 0;
     const size_t cache[] = {s_states, gates, cfg->input_dropout ? gx : 0,
                             cfg->recurrent_dropout ? gh_states : 0};
     const size_t train[] = {s->proj, b_gh, s->bh};
-    const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop};
+    const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop, hgh};
     if (add_overflows(cache, 4, &s->cache) || add_overflows(train, 3, &s->fwd_train) ||
-        add_overflows(bwd, 8, &s->bwd)) {
+        add_overflows(bwd, 9, &s->bwd)) {
         return GP_ERR_BAD_SIZE;
     }
     const size_t infer[] = {s->fwd_train, x_drop, s->bh, s->bh, s->bh, s->bh, b_w};
@@ -218,16 +219,17 @@ static void recurrent_product(float *rec, const float *h, const float *U, size_t
 
 /* dh += for each gate g in [g0, g1): (d_rec_g U_g^T) * rm_g, or d_rec U^T over those gates
  * at once without dropout. tmp (rows, H) is scratch. */
-static void recurrent_backprop(float *dh, const float *d_rec, const float *U, size_t rows, size_t H,
-                               size_t gh, size_t g0, size_t g1, gate_masks rm, float *tmp) {
+static void recurrent_backprop(float *dh, const float *d_rec, const float *UT, size_t rows,
+                               size_t H, size_t gh, size_t g0, size_t g1, gate_masks rm,
+                               float *tmp) {
     if (!rm.base) {
-        gp_sgemm_rows(GP_CBLAS_TRANS, rows, H, (g1 - g0) * H, 1.0f, d_rec + g0 * H, gh, U + g0 * H,
-                      gh, 1.0f, dh, H);
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, (g1 - g0) * H, 1.0f, d_rec + g0 * H, gh,
+                      UT + g0 * H * H, H, 1.0f, dh, H);
         return;
     }
     for (size_t g = g0; g < g1; g++) {
-        gp_sgemm_rows(GP_CBLAS_TRANS, rows, H, H, 1.0f, d_rec + g * H, gh, U + g * H, gh, 0.0f, tmp,
-                      H);
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, d_rec + g * H, gh, UT + g * H * H, H,
+                      0.0f, tmp, H);
         const float *m = gate_mask(rm, g);
         for (size_t i = 0; i < rows * H; i++) dh[i] += tmp[i] * m[i];
     }
@@ -699,7 +701,7 @@ typedef struct {
     size_t gi_stride;
     float *gr;                   /* (rows, G*H) recurrent-side gradient */
     const unsigned char *active; /* row b's mask entry at active[b * T]; NULL = all used */
-    const float *U;
+    const float *UT;             /* (G*H, H) the recurrent kernel transposed */
     gate_masks rm;
 } step_bwd;
 
@@ -744,8 +746,8 @@ static void gru_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
     }
     if (!cfg->reset_after) {
         /* hh = act(x_h + q U_h), q = r * h_prev * rm_h: dq = d(pre hh) U_h^T */
-        gp_sgemm_rows(GP_CBLAS_TRANS, rows, H, H, 1.0f, s->gr + 2 * H, H3, s->U + 2 * H, H3, 0.0f,
-                      s->dq, H);
+        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, s->gr + 2 * H, H3, s->UT + 2 * H * H, H,
+                      0.0f, s->dq, H);
         for (size_t b = 0; b < rows; b++) {
             if (!step_active(s, b, T)) continue;
             const float *r = s->gates + b * H4 + H, *hp = s->h_prev + b * H;
@@ -770,7 +772,8 @@ static void gru_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
             for (size_t j = 0; j < H; j++) dh_b[j] += s->dq[b * H + j] * r[j];
         }
     }
-    recurrent_backprop(s->dh, s->gr, s->U, rows, H, H3, 0, cfg->reset_after ? 3 : 2, s->rm, s->tmp);
+    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, H3, 0, cfg->reset_after ? 3 : 2, s->rm,
+                       s->tmp);
 }
 
 static void lstm_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
@@ -801,7 +804,7 @@ static void lstm_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
         gp_act_backward(cfg->recurrent_activation, o, gi + 3 * H, H);
         memcpy(gr, gi, H4 * sizeof(float));
     }
-    recurrent_backprop(s->dh, s->gr, s->U, rows, H, H4, 0, 4, s->rm, s->tmp);
+    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, H4, 0, 4, s->rm, s->tmp);
 }
 
 static void simple_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
@@ -817,7 +820,7 @@ static void simple_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
         memcpy(s->gr + b * H, gi, H * sizeof(float));
         memset(dh_b, 0, H * sizeof(float)); /* h_prev reaches the loss only through U */
     }
-    recurrent_backprop(s->dh, s->gr, s->U, rows, H, H, 0, 1, s->rm, s->tmp);
+    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, H, 0, 1, s->rm, s->tmp);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -833,6 +836,7 @@ typedef struct {
     float *d_in, *d_rec;   /* (B, T, G*H) and (T, B, G*H) gate gradients */
     float *dh, *dq, *tmp;  /* (S, B, H): dL/d(states); (B, H) and (B, H) scratch */
     int32_t *first_active; /* (B): each row's first used processing step, or T */
+    const float *UT;       /* (G*H, H) the recurrent kernel transposed */
     size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
     float *xm;             /* (B, T, I) scratch under input dropout with one mask per gate */
     const float *cache;
@@ -930,7 +934,7 @@ static void rnn_backward_rows(void *arg) {
         .dq = job->dq + b0 * H,
         .tmp = job->tmp + b0 * H,
         .gi_stride = T * gh,
-        .U = job->in->recurrent_kernel,
+        .UT = job->UT,
         .rm = {cfg->recurrent_dropout ? job->in->recurrent_dropout + b0 * H : NULL, s->bh},
     };
     for (size_t k = T; k-- > 0;) {
@@ -1017,9 +1021,15 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     /* Gate pre-activation gradients, kept twice: d_in (B, T, G*H) in x's row order for the
      * kernel and input GEMMs, d_rec (T, B, G*H) in the states' row order for the
      * recurrent-kernel GEMM. Only the GRU's candidate block differs between them.
-     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm. */
+     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | UT. */
     float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
     float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
+    float *UT = xm + (cfg->input_dropout ? s.x_size : 0);
+    /* The per-step products with U^T read it transposed once here, rather than have
+     * every step's GEMM re-pack it transposed. */
+    for (size_t j = 0; j < H; j++) {
+        for (size_t c = 0; c < gh; c++) UT[c * H + j] = in->recurrent_kernel[j * gh + c];
+    }
     /* What the forward kept under dropout, after the gates (NULL without). */
     const float *dropped_x = cfg->input_dropout ? gates + s.rows * s.W : NULL;
     const float *dropped_states =
@@ -1040,6 +1050,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
             .dq = dq,
             .tmp = tmp,
             .first_active = (int32_t *)first,
+            .UT = UT,
             .input_masks = input_masks,
             .xm = xm,
             .cache = cache,

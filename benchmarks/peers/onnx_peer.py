@@ -145,6 +145,7 @@ TASKS = {
     "S1L.forward": lambda ctx: forward(ctx, "S1L"),
     "S2.fit_epoch": inference_only,
     "S2.predict": s2_predict,
+    "S2R.fit_epoch": inference_only,
     "S2D.fit_epoch": inference_only,
     "S2M.fit_epoch": inference_only,
     "S3.forward": lambda ctx: forward(ctx, "S3"),

@@ -172,6 +172,7 @@ TASKS = {
     "S1L.forward": lambda ctx: forward(ctx, "S1L"),
     "S2.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2"),
     "S2.predict": s2_predict,
+    "S2R.fit_epoch": no_recurrent_dropout,
     "S2D.fit_epoch": no_recurrent_dropout,
     "S2M.fit_epoch": lambda ctx: s2_fit_epoch(ctx, "S2M"),
     "S3.forward": lambda ctx: forward(ctx, "S3"),
