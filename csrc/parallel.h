@@ -5,7 +5,9 @@
  * between jobs itself. OpenBLAS's own threads busy-wait between calls, and on a machine
  * whose cores are shared that slows small recurrent workloads by orders of magnitude,
  * while blocked jobs cost nothing. Recurrences split by batch rows, which never interact,
- * so a job is a whole time loop: no barrier per step.
+ * so a job is a whole time loop: no barrier per step. A lone sequence, which has no rows
+ * to split, shares each step between jobs through a queue that a job can drain alone
+ * (rnn.c), so no job ever waits for one that is not running.
  */
 #ifndef GP_PARALLEL_H
 #define GP_PARALLEL_H

@@ -13,7 +13,8 @@
  * backward, for the rows of one job.
  *
  * Work is split by batch rows between jobs (parallel.h): a job computes its rows' input
- * projections, runs their whole time loop and, in backward, their input gradient. The
+ * projections, runs their whole time loop and, in backward, their input gradient. A
+ * single sequence's forward is split within each step instead (see chunk_queue). The
  * weight gradients are one GEMM each over all B*T rows, split by output columns.
  */
 #include <sched.h>
