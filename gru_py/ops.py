@@ -393,7 +393,7 @@ def _reused_forward_memory(buffers, cell, sizes, arrays, training):
 
 
 def rnn_backward(cache, d_outputs=None, d_last_state=None, d_last_carry=None, *,
-                 d_kernel=None, d_recurrent_kernel=None, d_bias=None):
+                 d_kernel=None, d_recurrent_kernel=None, d_bias=None, check_finite=True):
     """Backpropagation through time for a training-mode recurrent forward (any cell).
 
     Args:
@@ -403,6 +403,9 @@ def rnn_backward(cache, d_outputs=None, d_last_state=None, d_last_carry=None, *,
         d_last_carry: (B, H) gradient w.r.t. an LSTM's ``last_carry``, or None (zeros).
         d_kernel, d_recurrent_kernel, d_bias: optional float32 C-contiguous arrays of
             the parameters' shapes that the parameter gradients are ADDED into.
+        check_finite: reject NaN or Inf in the upstream gradients (ValueError). False
+            lets them through into NaN gradients, as a diverging model's training step
+            needs (the layers pass False; the model then skips the update).
 
     Returns:
         An :class:`RNNGradients`.
@@ -429,7 +432,8 @@ def rnn_backward(cache, d_outputs=None, d_last_state=None, d_last_carry=None, *,
     d_x, d_initial, *params = _core.rnn_backward(
         cache._data, arrays["x"], arrays["kernel"], arrays["recurrent_kernel"],
         arrays["mask"], arrays["dropout_mask"], arrays["recurrent_dropout_mask"], d_outputs,
-        d_last, d_kernel, d_recurrent_kernel, d_bias, workspace=workspace, **cache._options)
+        d_last, d_kernel, d_recurrent_kernel, d_bias, workspace=workspace,
+        check_finite=_check_flag(check_finite, "check_finite"), **cache._options)
     return RNNGradients(d_x, d_initial[0], *params,
                         d_initial[1] if cell.states == 2 else None)
 

@@ -713,3 +713,23 @@ def test_lstm_initial_state_must_be_a_pair():
     for bad in [h0, (h0,), (h0, c0, c0), [h0, c0, h0]]:
         _raises_naming("initial_state", "lstm", dict(case, initial_state=bad), {},
                        errors=(ValueError, TypeError))
+
+
+@pytest.mark.parametrize("upstream", ["d_outputs", "d_last_state"])
+def test_check_finite_false_lets_overflowed_gradients_through(upstream):
+    """By default NaN or Inf upstream gradients are rejected, naming the argument; with
+    check_finite=False (what the layers pass for a diverging model) they flow into NaN
+    gradients instead, and the finite part of a batch keeps finite gradients."""
+    rng = np.random.default_rng(3)
+    B, T, I, H = 3, 4, 2, 5
+    x = rng.standard_normal((B, T, I)).astype(np.float32)
+    kernel = rng.standard_normal((I, 3 * H)).astype(np.float32)
+    recurrent = rng.standard_normal((H, 3 * H)).astype(np.float32)
+    out = ops.gru_forward(x, kernel, recurrent)
+    grad = np.ones((B, T, H) if upstream == "d_outputs" else (B, H), np.float32)
+    grad[0] = np.inf
+    with pytest.raises(ValueError, match=upstream):
+        ops.rnn_backward(out.cache, **{upstream: grad})
+    grads = ops.rnn_backward(out.cache, **{upstream: grad}, check_finite=False)
+    assert not np.isfinite(grads.kernel).all()
+    assert not np.isfinite(grads.x[0]).all() and np.isfinite(grads.x[1:]).all()

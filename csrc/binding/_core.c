@@ -83,10 +83,10 @@ static PyArrayObject *convert_real(PyObject *obj, const char *op, const char *na
 
 /*
  * Converts a required input to a new reference to a C-contiguous float32 array of rank
- * ndim with no empty axis and only finite values.
+ * ndim with no empty axis and, when `finite`, only finite values.
  */
-static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, int ndim,
-                               const char *meaning) {
+static PyArrayObject *as_array(PyObject *obj, const char *op, const char *name, int ndim,
+                               const char *meaning, int finite) {
     PyArrayObject *arr = convert_real(obj, op, name, NPY_FLOAT32);
     if (!arr) return NULL;
     if (PyArray_NDIM(arr) != ndim) {
@@ -109,7 +109,7 @@ static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, 
         return NULL;
     }
     const size_t n = (size_t)PyArray_SIZE(arr);
-    const size_t bad = gp_find_nonfinite((const float *)PyArray_DATA(arr), n);
+    const size_t bad = finite ? gp_find_nonfinite((const float *)PyArray_DATA(arr), n) : n;
     if (bad < n) {
         PyErr_Format(PyExc_ValueError,
                      "%s: %s must contain only finite values, got NaN or Inf at flat index %zu", op,
@@ -118,6 +118,13 @@ static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, 
         return NULL;
     }
     return arr;
+}
+
+/* as_array for the inputs that must be finite: every one but the gradients a model
+ * passes down, which may overflow in a diverging model. */
+static PyArrayObject *as_input(PyObject *obj, const char *op, const char *name, int ndim,
+                               const char *meaning) {
+    return as_array(obj, op, name, ndim, meaning, 1);
 }
 
 /* The cache of a training forward: a 1-D float32 array checked like an input except for
@@ -134,12 +141,17 @@ static PyArrayObject *as_cache(PyObject *obj, const char *op) {
 }
 
 /* as_input for an optional argument: Py_None gives NULL with no error set. */
-static int as_optional_input(PyObject *obj, const char *op, const char *name, int ndim,
-                             const char *meaning, PyArrayObject **out) {
+static int as_optional_array(PyObject *obj, const char *op, const char *name, int ndim,
+                             const char *meaning, int finite, PyArrayObject **out) {
     *out = NULL;
     if (obj == Py_None) return 0;
-    *out = as_input(obj, op, name, ndim, meaning);
+    *out = as_array(obj, op, name, ndim, meaning, finite);
     return *out ? 0 : -1;
+}
+
+static int as_optional_input(PyObject *obj, const char *op, const char *name, int ndim,
+                             const char *meaning, PyArrayObject **out) {
+    return as_optional_array(obj, op, name, ndim, meaning, 1, out);
 }
 
 /*
@@ -465,18 +477,19 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
                              "use_bias",
                              "go_backwards",
                              "zero_output_for_mask",
+                             "check_finite",
                              "workspace",
                              NULL};
     PyObject *cache_obj, *x_obj, *k_obj, *rk_obj, *mask_obj, *idrop_obj, *rdrop_obj, *dout_obj,
         *dlast_obj, *dk_obj, *drk_obj, *db_obj;
     PyObject *ws_obj = Py_None;
     int cell = -1, activation = -1, recurrent_activation = -1, reset_after = 0, use_bias = 1,
-        go_backwards = 0, zero_output = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOOOOO|$iiippppO:rnn_backward", kwlist,
-                                     &cache_obj, &x_obj, &k_obj, &rk_obj, &mask_obj, &idrop_obj,
-                                     &rdrop_obj, &dout_obj, &dlast_obj, &dk_obj, &drk_obj, &db_obj,
-                                     &cell, &activation, &recurrent_activation, &reset_after,
-                                     &use_bias, &go_backwards, &zero_output, &ws_obj)) {
+        go_backwards = 0, zero_output = 0, check_finite = 1;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "OOOOOOOOOOOO|$iiipppppO:rnn_backward", kwlist, &cache_obj, &x_obj,
+            &k_obj, &rk_obj, &mask_obj, &idrop_obj, &rdrop_obj, &dout_obj, &dlast_obj, &dk_obj,
+            &drk_obj, &db_obj, &cell, &activation, &recurrent_activation, &reset_after, &use_bias,
+            &go_backwards, &zero_output, &check_finite, &ws_obj)) {
         return NULL;
     }
     rnn_call c = {.cfg = {.cell = (gp_cell)cell,
@@ -507,10 +520,12 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
     }
     const npy_intp out_dims[3] = {n_batch, n_steps, n_units};
     const npy_intp state_dims[3] = {(npy_intp)gp_rnn_state_count(cfg->cell), n_batch, n_units};
-    if (as_optional_input(dout_obj, op, "d_outputs", 3, "(batch, timesteps, units)", &d_out) < 0 ||
+    if (as_optional_array(dout_obj, op, "d_outputs", 3, "(batch, timesteps, units)", check_finite,
+                          &d_out) < 0 ||
         (d_out &&
          check_shape(d_out, op, "d_outputs", 3, out_dims, "(batch, timesteps, units)") < 0) ||
-        as_optional_input(dlast_obj, op, "d_last_state", 3, STATES_MEANING, &d_last) < 0 ||
+        as_optional_array(dlast_obj, op, "d_last_state", 3, STATES_MEANING, check_finite, &d_last) <
+            0 ||
         (d_last && check_shape(d_last, op, "d_last_state", 3, state_dims, STATES_MEANING) < 0)) {
         goto error;
     }

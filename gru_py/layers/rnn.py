@@ -239,8 +239,6 @@ class RNN(Layer):
         if len(d_states) != total:
             raise ValueError(
                 f"{self.name}: expected at most {total} state gradients, got {len(d_states)}")
-        if not all(g is None or np.isfinite(g).all() for g in (d_output, *d_states)):
-            return self._non_finite_backward()
         slices = self._state_slices()
         d_sequence = d_output if self.return_sequences else None
         if not self.return_sequences and d_output is not None:
@@ -255,19 +253,6 @@ class RNN(Layer):
                 self._caches[i], d_sequence, d_states[slices[i]])
         self._caches = None  # caches can be large; one backward per forward
         return d_sequence, d_initial
-
-    def _non_finite_backward(self):
-        """A diverging model sends NaN or Inf gradients down, which the core rejects as
-        input: every gradient would be NaN, so it is, without running the core. The
-        model sees the NaN and leaves the weights alone, as for a NaN loss."""
-        shape = self._caches[0]._arrays["x"].shape
-        batch = shape[0]
-        self._caches = None
-        for g in self.gradients:
-            g.fill(np.nan)
-        return (np.full(shape, np.nan, np.float32),
-                [np.full((batch, cell.units), np.nan, np.float32)
-                 for cell in self.cells for _ in range(cell.state_count)])
 
     def gate_activations(self, inputs, initial_state=None, mask=None):
         """What the layer's gates do over time, for a batch of sequences.
