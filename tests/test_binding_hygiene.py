@@ -682,10 +682,10 @@ def test_memory_of_a_call_grows_only_by_the_time_proportional_buffers():
     assert abs((long_peak - short_peak) - explained) <= 4 * (LONG - SHORT), (
         f"peak grew by {long_peak - short_peak} bytes from T={SHORT} to T={LONG}; the "
         f"T-proportional buffers explain {explained}")
-    # A block or two may differ: the interpreter's free lists decide whether a small
+    # A few blocks may differ: the interpreter's free lists decide whether a small
     # object (a tuple, a bound method) comes from the allocator, which tracemalloc sees.
     # A per-step leak would differ by about 900.
-    assert long_blocks > 0 and abs(short_blocks - long_blocks) <= 2
+    assert long_blocks > 0 and abs(short_blocks - long_blocks) <= 10
 
 
 ALLOCATOR_SYMBOLS = {"malloc", "calloc", "realloc", "free", "reallocarray", "posix_memalign",
