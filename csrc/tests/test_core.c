@@ -254,7 +254,13 @@ typedef struct {
 } rnn_fix;
 
 /* Shape (B, T, I, H) of the next configs; the default is the tiny gradient-check shape. */
+static const size_t DEFAULT_SHAPE[4] = {2, 3, 3, 4};
 static size_t g_shape[4] = {2, 3, 3, 4};
+
+/* Back to the default shape, for the tests after a test that set its own. */
+static void restore_default_shape(void) {
+    memcpy(g_shape, DEFAULT_SHAPE, sizeof g_shape);
+}
 
 static gp_rnn_config rnn_cfg(gp_cell cell, gp_activation act, gp_activation rec_act,
                              int reset_after, int use_bias, int go_backwards) {
@@ -780,8 +786,7 @@ static void test_rnn_reference_forward(void) {
         }
     }
     printf("rnn reference forward: %zu configs, worst error %.2g\n", configs, worst);
-    const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_shape, default_shape, sizeof g_shape);
+    restore_default_shape();
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -884,8 +889,7 @@ static void test_rnn_reference_gradients(void) {
         }
     }
     printf("rnn reference gradcheck: %zu entries, worst error %.2g\n", total, worst);
-    const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_shape, default_shape, sizeof g_shape);
+    restore_default_shape();
 }
 
 /* Central differences of the float32 core itself, over every activation including the
@@ -1084,8 +1088,7 @@ static void test_rnn_shapes(void) {
         test_rnn_contract_current_shape();
     }
     printf("rnn shapes gradcheck: %zu entries\n", total);
-    const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_shape, default_shape, sizeof g_shape);
+    restore_default_shape();
 }
 
 /* One Dense gradient check on shape (N, I, O). */
@@ -1324,8 +1327,7 @@ static void test_rnn_train_vs_infer(void) {
             }
         }
     }
-    const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_shape, default_shape, sizeof g_shape);
+    restore_default_shape();
 }
 
 /* go_backwards on x (and mask) == forward on x and mask reversed in time, outputs in
@@ -1377,8 +1379,7 @@ static void test_rnn_go_backwards(void) {
         rnn_fix_free(&back);
         rnn_fix_free(&fwd);
     }
-    const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_shape, default_shape, sizeof g_shape);
+    restore_default_shape();
 }
 
 /* Keras mask semantics, checked exactly on every kind of row: a skipped step carries the
@@ -1470,8 +1471,7 @@ static void test_rnn_masks(void) {
             rnn_fix_free(&ones);
         }
     }
-    const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_shape, default_shape, sizeof g_shape);
+    restore_default_shape();
 }
 
 /* Dropout masks of all ones change nothing but rounding (the per-gate GEMMs group the sums
@@ -1638,8 +1638,7 @@ static void test_rnn_optional_arguments(void) {
         free(zeros_out);
         rnn_fix_free(&f);
     }
-    const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_shape, default_shape, sizeof g_shape);
+    restore_default_shape();
 }
 
 /* use_bias = 0: bias and d_bias are ignored, NULL or not. */
@@ -2146,8 +2145,7 @@ static void test_rnn_threads_agree(void) {
         }
         rnn_fix_free(&f);
     }
-    const size_t default_shape[4] = {2, 3, 3, 4};
-    memcpy(g_shape, default_shape, sizeof g_shape);
+    restore_default_shape();
     gp_blas_set_num_threads(before);
 }
 
