@@ -25,6 +25,7 @@
 #include "activations.h"
 #include "blas.h"
 #include "common.h"
+#include "packed_gemm.h"
 #include "parallel.h"
 
 /* Every buffer size of one configuration, in floats, computed once without overflow. */
@@ -39,9 +40,11 @@ typedef struct {
     size_t x_size;    /* B*T*I: one dropped-out copy of the inputs */
     size_t tbh;       /* T*B*H: one dropped-out copy of every step's previous state */
     size_t cache;     /* S*states + T*B*W (+ G*x_size) (+ G*tbh) */
-    size_t fwd_train; /* proj + B*G*H + B*H */
+    size_t packed_u;  /* U (H, G*H) packed, for the forward */
+    size_t packed_ut; /* U^T (G*H, H) packed, for the backward */
+    size_t fwd_train; /* proj + B*G*H + B*H + packed_u */
     size_t fwd_infer; /* fwd_train (+ x_size) + 4*B*H + B*W */
-    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + H*G*H */
+    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + packed_ut */
 } rnn_sizes;
 
 size_t gp_rnn_gate_count(gp_cell cell) {
@@ -80,7 +83,7 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
     const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
     s->G = gp_rnn_gate_count(cfg->cell);
     s->S = gp_rnn_state_count(cfg->cell);
-    size_t t1, b_gh, b_w, s_states, gates, gx, gh_states, hgh;
+    size_t t1, b_gh, b_w, s_states, gates, gx, gh_states;
     const size_t w = cached_gate_blocks(cfg->cell);
     if (gp_mul_overflows(w, H, &s->W) || gp_mul_overflows(s->G, H, &s->gh) ||
         gp_mul_overflows(B, H, &s->bh) || gp_mul_overflows(B, T, &s->rows) ||
@@ -89,15 +92,18 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
         gp_mul_overflows(t1, s->bh, &s->states) || gp_mul_overflows(s->S, s->states, &s_states) ||
         gp_mul_overflows(s->rows, s->W, &gates) || gp_mul_overflows(s->rows, I, &s->x_size) ||
         gp_mul_overflows(T, s->bh, &s->tbh) || gp_mul_overflows(s->G, s->x_size, &gx) ||
-        gp_mul_overflows(s->G, s->tbh, &gh_states) || gp_mul_overflows(H, s->gh, &hgh)) {
+        gp_mul_overflows(s->G, s->tbh, &gh_states)) {
         return GP_ERR_BAD_SIZE;
     }
+    s->packed_u = gp_packed_floats(H, s->gh);
+    s->packed_ut = gp_packed_floats(s->gh, H);
+    if (!s->packed_u || !s->packed_ut) return GP_ERR_BAD_SIZE;
     const size_t x_drop = cfg->input_dropout ? s->x_size : 0;
     const size_t cache[] = {s_states, gates, cfg->input_dropout ? gx : 0,
                             cfg->recurrent_dropout ? gh_states : 0};
-    const size_t train[] = {s->proj, b_gh, s->bh};
-    const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop, hgh};
-    if (add_overflows(cache, 4, &s->cache) || add_overflows(train, 3, &s->fwd_train) ||
+    const size_t train[] = {s->proj, b_gh, s->bh, s->packed_u};
+    const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop, s->packed_ut};
+    if (add_overflows(cache, 4, &s->cache) || add_overflows(train, 4, &s->fwd_train) ||
         add_overflows(bwd, 9, &s->bwd)) {
         return GP_ERR_BAD_SIZE;
     }
@@ -199,38 +205,69 @@ static const float *gate_mask(gate_masks m, size_t g) {
     return m.base + g * m.gate_stride;
 }
 
+/*
+ * The recurrent kernel as the per-step products read it: op(U) is U (H, G*H) forward and
+ * U^T backward. Several rows multiply its packed copy (packed_gemm.h), made once per
+ * call; a single row's matrix-vector product reads U where it lies, which needs no copy.
+ */
+typedef struct {
+    const float *u; /* U, row stride gh */
+    size_t gh;
+    int transposed;   /* op(U) = U^T */
+    gp_packed packed; /* op(U) packed; .data NULL when no job has two rows */
+} rec_kernel;
+
+/* C[:, c0:c1] = A[:, k0:k1] op(U)[k0:k1, c0:c1], or += with `accumulate`, for `rows` rows;
+ * indices are absolute, as in gp_packed_gemm. */
+static void rec_gemm(float *c, size_t ldc, const float *a, size_t lda, const rec_kernel *u,
+                     size_t rows, size_t k0, size_t k1, size_t c0, size_t c1, int accumulate) {
+    if (u->packed.data && rows > 1) {
+        gp_packed_gemm(c, ldc, a, lda, u->packed, rows, k0, k1, c0, c1, accumulate);
+        return;
+    }
+    const float *b = u->transposed ? u->u + c0 * u->gh + k0 : u->u + k0 * u->gh + c0;
+    gp_sgemm_rows(u->transposed ? GP_CBLAS_TRANS : GP_CBLAS_NO_TRANS, rows, c1 - c0, k1 - k0, 1.0f,
+                  a + k0, lda, b, u->gh, accumulate ? 1.0f : 0.0f, c + c0, ldc);
+}
+
+/* The packed op(U) of a call whose batch gives some job two rows, else none. */
+static rec_kernel rec_kernel_for(const float *U, size_t H, size_t gh, int transposed, float *packed,
+                                 size_t batch) {
+    rec_kernel u = {U, gh, transposed, {NULL, transposed ? gh : H, transposed ? H : gh}};
+    if (batch > 1) {
+        gp_packed_pack(packed, U, gh, u.packed.k, u.packed.n, transposed);
+        u.packed.data = packed;
+    }
+    return u;
+}
+
 /* rec[:, g0*H : g1*H] = for each gate g: (h * rm_g) U_g, or h U for all those gates at
- * once without dropout. rec and U have gh columns; h * rm_g (rows, H) is written at
+ * once without dropout. rec has gh columns; h * rm_g (rows, H) is written at
  * hm + g * hm_stride (stride 0: one scratch for all gates). */
-static void recurrent_product(float *rec, const float *h, const float *U, size_t rows, size_t H,
-                              size_t gh, size_t g0, size_t g1, gate_masks rm, float *hm,
+static void recurrent_product(float *rec, const float *h, const rec_kernel *U, size_t rows,
+                              size_t H, size_t g0, size_t g1, gate_masks rm, float *hm,
                               size_t hm_stride) {
     if (!rm.base) {
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, (g1 - g0) * H, H, 1.0f, h, H, U + g0 * H, gh, 0.0f,
-                      rec + g0 * H, gh);
+        rec_gemm(rec, U->gh, h, H, U, rows, 0, H, g0 * H, g1 * H, 0);
         return;
     }
     for (size_t g = g0; g < g1; g++) {
         float *hm_g = hm + g * hm_stride;
         apply_row_mask(hm_g, h, gate_mask(rm, g), rows, 1, H);
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, hm_g, H, U + g * H, gh, 0.0f,
-                      rec + g * H, gh);
+        rec_gemm(rec, U->gh, hm_g, H, U, rows, 0, H, g * H, (g + 1) * H, 0);
     }
 }
 
 /* dh += for each gate g in [g0, g1): (d_rec_g U_g^T) * rm_g, or d_rec U^T over those gates
  * at once without dropout. tmp (rows, H) is scratch. */
-static void recurrent_backprop(float *dh, const float *d_rec, const float *UT, size_t rows,
-                               size_t H, size_t gh, size_t g0, size_t g1, gate_masks rm,
-                               float *tmp) {
+static void recurrent_backprop(float *dh, const float *d_rec, const rec_kernel *UT, size_t rows,
+                               size_t H, size_t g0, size_t g1, gate_masks rm, float *tmp) {
     if (!rm.base) {
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, (g1 - g0) * H, 1.0f, d_rec + g0 * H, gh,
-                      UT + g0 * H * H, H, 1.0f, dh, H);
+        rec_gemm(dh, H, d_rec, UT->gh, UT, rows, g0 * H, g1 * H, 0, H, 1);
         return;
     }
     for (size_t g = g0; g < g1; g++) {
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, d_rec + g * H, gh, UT + g * H * H, H,
-                      0.0f, tmp, H);
+        rec_gemm(tmp, H, d_rec, UT->gh, UT, rows, g * H, (g + 1) * H, 0, H, 0);
         const float *m = gate_mask(rm, g);
         for (size_t i = 0; i < rows * H; i++) dh[i] += tmp[i] * m[i];
     }
@@ -254,7 +291,8 @@ typedef struct {
     size_t hm_stride;             /* hm + g * hm_stride: the cache's, or one scratch */
     const float *xw;
     size_t xw_stride;
-    const float *U, *rb; /* (H, G*H) and the GRU's recurrent bias (3H) or NULL */
+    const rec_kernel *U; /* the recurrent kernel */
+    const float *rb;     /* the GRU's recurrent bias (3H) or NULL */
     gate_masks rm;       /* recurrent dropout */
 } step_fwd;
 
@@ -272,13 +310,11 @@ static void step_product(const step_fwd *s, const gp_rnn_config *cfg, size_t c0,
     float *dst = product_target(s, cfg);
     if (c0 == 0 && c1 == gh) {
         const size_t gates = cfg->cell == GP_CELL_GRU && !cfg->reset_after ? 2 : G;
-        recurrent_product(dst, s->h_prev, s->U, s->rows, H, gh, 0, gates, s->rm, s->hm,
-                          s->hm_stride);
+        recurrent_product(dst, s->h_prev, s->U, s->rows, H, 0, gates, s->rm, s->hm, s->hm_stride);
         return;
     }
     GP_ASSERT(!s->rm.base && (cfg->cell != GP_CELL_GRU || cfg->reset_after));
-    gp_sgemm_rows(GP_CBLAS_NO_TRANS, s->rows, c1 - c0, H, 1.0f, s->h_prev, H, s->U + c0, gh, 0.0f,
-                  dst + c0, gh);
+    rec_gemm(dst, gh, s->h_prev, H, s->U, s->rows, 0, H, c0, c1, 0);
 }
 
 /* dst[u0:u1] = x[u0:u1] + rec[u0:u1] (+ bias[u0:u1]) for one gate block of one row. */
@@ -313,8 +349,7 @@ static void gru_update(const step_fwd *s, const gp_rnn_config *cfg) {
         /* q U_h for every row at once; q rows sit 4H apart in gates. Needs every unit of
          * q, so this convention never runs split by units. */
         GP_ASSERT(u0 == 0 && u1 == H);
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, s->gates + 3 * H, H4, s->U + 2 * H, H3,
-                      0.0f, s->rec + 2 * H, H3);
+        rec_gemm(s->rec, H3, s->gates + 3 * H, H4, s->U, rows, 0, H, 2 * H, H3, 0);
     }
 
     for (size_t b = 0; b < rows; b++) {
@@ -416,6 +451,7 @@ typedef struct {
     size_t xm_stride;      /* training keeps them in the cache for backward, gate g's at */
     size_t hm_stride;      /* xm + g * xm_stride; inference reuses one scratch (stride 0) */
     float *xw;             /* (B, T, G*H) input projections, written by the job */
+    const rec_kernel *U;   /* the recurrent kernel */
     size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
     const float *in_bias;  /* (G*H) or NULL */
     const float *rec_bias; /* GRU (3H) or NULL */
@@ -519,7 +555,7 @@ static step_fwd step_at(const rnn_forward_job *job, size_t rows, size_t k) {
         .hm_stride = job->hm_stride,
         .xw = job->xw + b0 * T * gh + input_column(cfg, k) * gh,
         .xw_stride = T * gh,
-        .U = job->in->recurrent_kernel,
+        .U = job->U,
         .rb = job->rec_bias,
         .rm = {cfg->recurrent_dropout ? job->in->recurrent_dropout + b0 * H : NULL, job->s->bh},
     };
@@ -623,11 +659,13 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     const size_t B = cfg->batch, T = cfg->steps, H = cfg->units;
     const int training = cache != NULL, lstm = cfg->cell == GP_CELL_LSTM;
 
-    /* Workspace: xw | rec | hm, then for inference the dropped-out inputs, the ping-pong
-     * states and one step's gates. Training keeps those in the cache instead (layout in
-     * gru_py.h), the dropped-out inputs and states included: backward needs them for
-     * the weight gradients. */
-    float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *after = hm + s.bh;
+    /* Workspace: xw | rec | hm | packed U, then for inference the dropped-out inputs, the
+     * ping-pong states and one step's gates. Training keeps those in the cache instead
+     * (layout in gru_py.h), the dropped-out inputs and states included: backward needs
+     * them for the weight gradients. */
+    float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *packed = hm + s.bh;
+    float *after = packed + s.packed_u;
+    const rec_kernel U = rec_kernel_for(in->recurrent_kernel, H, s.gh, 0, packed, B);
     float *xm = training && cfg->input_dropout ? cache + s.S * s.states + s.rows * s.W : after;
     if (!training && cfg->input_dropout) after += s.x_size;
     float *h_states = training ? cache : after;
@@ -655,6 +693,7 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
         .xm_stride = training && cfg->input_dropout ? s.x_size : 0,
         .hm_stride = keep_states ? s.tbh : 0,
         .xw = xw,
+        .U = &U,
         .input_masks = input_mask_count(in, cfg, &s),
         .in_bias = cfg->use_bias ? in->bias : NULL,
         .rec_bias = cfg->use_bias && cfg->reset_after ? in->bias + 3 * H : NULL,
@@ -702,7 +741,7 @@ typedef struct {
     size_t gi_stride;
     float *gr;                   /* (rows, G*H) recurrent-side gradient */
     const unsigned char *active; /* row b's mask entry at active[b * T]; NULL = all used */
-    const float *UT;             /* (G*H, H) the recurrent kernel transposed */
+    const rec_kernel *UT;        /* the recurrent kernel, transposed */
     gate_masks rm;
 } step_bwd;
 
@@ -747,8 +786,7 @@ static void gru_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
     }
     if (!cfg->reset_after) {
         /* hh = act(x_h + q U_h), q = r * h_prev * rm_h: dq = d(pre hh) U_h^T */
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, rows, H, H, 1.0f, s->gr + 2 * H, H3, s->UT + 2 * H * H, H,
-                      0.0f, s->dq, H);
+        rec_gemm(s->dq, H, s->gr, H3, s->UT, rows, 2 * H, H3, 0, H, 0);
         for (size_t b = 0; b < rows; b++) {
             if (!step_active(s, b, T)) continue;
             const float *r = s->gates + b * H4 + H, *hp = s->h_prev + b * H;
@@ -773,8 +811,7 @@ static void gru_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
             for (size_t j = 0; j < H; j++) dh_b[j] += s->dq[b * H + j] * r[j];
         }
     }
-    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, H3, 0, cfg->reset_after ? 3 : 2, s->rm,
-                       s->tmp);
+    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, 0, cfg->reset_after ? 3 : 2, s->rm, s->tmp);
 }
 
 static void lstm_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
@@ -805,7 +842,7 @@ static void lstm_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
         gp_act_backward(cfg->recurrent_activation, o, gi + 3 * H, H);
         memcpy(gr, gi, H4 * sizeof(float));
     }
-    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, H4, 0, 4, s->rm, s->tmp);
+    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, 0, 4, s->rm, s->tmp);
 }
 
 static void simple_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
@@ -821,7 +858,7 @@ static void simple_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
         memcpy(s->gr + b * H, gi, H * sizeof(float));
         memset(dh_b, 0, H * sizeof(float)); /* h_prev reaches the loss only through U */
     }
-    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, H, 0, 1, s->rm, s->tmp);
+    recurrent_backprop(s->dh, s->gr, s->UT, rows, H, 0, 1, s->rm, s->tmp);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -837,7 +874,7 @@ typedef struct {
     float *d_in, *d_rec;   /* (B, T, G*H) and (T, B, G*H) gate gradients */
     float *dh, *dq, *tmp;  /* (S, B, H): dL/d(states); (B, H) and (B, H) scratch */
     int32_t *first_active; /* (B): each row's first used processing step, or T */
-    const float *UT;       /* (G*H, H) the recurrent kernel transposed */
+    const rec_kernel *UT;  /* the recurrent kernel, transposed */
     size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
     float *xm;             /* (B, T, I) scratch under input dropout with one mask per gate */
     const float *cache;
@@ -1022,15 +1059,11 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     /* Gate pre-activation gradients, kept twice: d_in (B, T, G*H) in x's row order for the
      * kernel and input GEMMs, d_rec (T, B, G*H) in the states' row order for the
      * recurrent-kernel GEMM. Only the GRU's candidate block differs between them.
-     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | UT. */
+     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | packed U^T. */
     float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
     float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
-    float *UT = xm + (cfg->input_dropout ? s.x_size : 0);
-    /* The per-step products with U^T read it transposed once here, rather than have
-     * every step's GEMM re-pack it transposed. */
-    for (size_t j = 0; j < H; j++) {
-        for (size_t c = 0; c < gh; c++) UT[c * H + j] = in->recurrent_kernel[j * gh + c];
-    }
+    const rec_kernel UT =
+        rec_kernel_for(in->recurrent_kernel, H, gh, 1, xm + (cfg->input_dropout ? s.x_size : 0), B);
     /* What the forward kept under dropout, after the gates (NULL without). */
     const float *dropped_x = cfg->input_dropout ? gates + s.rows * s.W : NULL;
     const float *dropped_states =
@@ -1051,7 +1084,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
             .dq = dq,
             .tmp = tmp,
             .first_active = (int32_t *)first,
-            .UT = UT,
+            .UT = &UT,
             .input_masks = input_masks,
             .xm = xm,
             .cache = cache,

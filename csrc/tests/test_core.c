@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "gru_py.h"
+#include "packed_gemm.h" /* internal: the per-step product kernels */
 
 /* ---------------------------------------------------------------------------------- */
 /* Harness: CHECK records a failure with file:line and a message, then carries on.     */
@@ -2107,6 +2108,81 @@ static void test_blas_info(void) {
     gp_blas_set_num_threads(before); /* the later tests run with the caller's setting */
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* The packed per-step products (internal), with every micro-kernel this CPU runs       */
+/* ---------------------------------------------------------------------------------- */
+
+static const char *isa_name(gp_isa isa) {
+    return isa == GP_ISA_AVX512 ? "avx512" : (isa == GP_ISA_AVX2 ? "avx2" : "scalar");
+}
+
+/* One product against a double-precision loop: columns [c0, c1) and depth [k0, k1) of a
+ * (rows, k) x (k, n) product, C with two spare columns on each side that must survive. */
+static void check_packed_product(size_t rows, size_t k, size_t n, size_t k0, size_t k1, size_t c0,
+                                 size_t c1, int transposed, int accumulate) {
+    const size_t ldc = n + 4, lda = k + 1;
+    float *a = falloc(rows * lda), *b = falloc(k * n), *c = falloc(rows * ldc);
+    float *packed = falloc(gp_packed_floats(k, n));
+    frand(a, rows * lda, 1.0f);
+    frand(b, k * n, 1.0f);
+    frand(c, rows * ldc, 1.0f);
+    float *before = fdup(c, rows * ldc);
+    /* transposed: b holds B^T (n, k), row stride k */
+    gp_packed_pack(packed, b, transposed ? k : n, k, n, transposed);
+    gp_packed_gemm(c + 2, ldc, a, lda, (gp_packed){packed, k, n}, rows, k0, k1, c0, c1, accumulate);
+    size_t bad = 0;
+    for (size_t i = 0; i < rows; i++) {
+        for (size_t j = 0; j < ldc; j++) {
+            const size_t col = j - 2; /* wraps below 0: then outside [c0, c1) */
+            double want = before[i * ldc + j];
+            if (j >= 2 && col >= c0 && col < c1) {
+                double sum = accumulate ? want : 0.0;
+                for (size_t kk = k0; kk < k1; kk++) {
+                    const float bv = transposed ? b[col * k + kk] : b[kk * n + col];
+                    sum += (double)a[i * lda + kk] * (double)bv;
+                }
+                want = sum;
+            }
+            bad += !(fabs((double)c[i * ldc + j] - want) <= 1e-5 * (1.0 + (double)k));
+        }
+    }
+    CHECK(bad == 0,
+          "packed gemm %s rows %zu k %zu n %zu [%zu,%zu)x[%zu,%zu) transposed %d accumulate %d: "
+          "%zu wrong entries",
+          isa_name(gp_packed_isa()), rows, k, n, k0, k1, c0, c1, transposed, accumulate, bad);
+    free(a);
+    free(b);
+    free(c);
+    free(packed);
+    free(before);
+}
+
+/* Row counts across the tile heights (6, 8) and panel counts across the tile widths, with
+ * column ranges that start and end inside a panel, as the per-gate products do. */
+static void test_packed_gemm(void) {
+    const gp_isa chosen = gp_packed_isa();
+    CHECK(gp_packed_force_isa(GP_ISA_SCALAR) == 0, "the scalar kernel must always run");
+    CHECK(gp_packed_floats(3, 17) == 3 * 32 && gp_packed_floats(5, 16) == 5 * 16,
+          "packed sizes round columns up to whole panels");
+    CHECK(gp_packed_floats(SIZE_MAX / 8, 40) == 0, "an overflowing packed size reports 0");
+    for (int isa = GP_ISA_SCALAR; isa <= GP_ISA_AVX512; isa++) {
+        if (gp_packed_force_isa((gp_isa)isa) != 0) {
+            printf("packed gemm: %s not supported here, not tested\n", isa_name((gp_isa)isa));
+            continue;
+        }
+        for (size_t rows = 1; rows <= 17; rows += 2) {
+            check_packed_product(rows, 7, 53, 0, 7, 0, 53, rows % 4 == 1, rows % 3 == 0);
+        }
+        check_packed_product(9, 40, 48, 0, 40, 16, 32, 0, 0);     /* one whole panel */
+        check_packed_product(13, 40, 72, 0, 40, 5, 70, 0, 1);     /* ragged both ends */
+        check_packed_product(6, 48, 24, 16, 32, 0, 24, 1, 1);     /* a block of depth */
+        check_packed_product(8, 30, 90, 30, 30, 3, 61, 0, 0);     /* empty depth: zeros */
+        check_packed_product(5, 12, 33, 0, 12, 20, 20, 1, 0);     /* no columns: untouched */
+        check_packed_product(16, 64, 192, 0, 64, 128, 192, 0, 0); /* a gate block */
+    }
+    gp_packed_force_isa(chosen);
+}
+
 /* Runs forward and backward with the given OpenBLAS thread count (which also sets how
  * many jobs the recurrence is split into) from zeroed accumulators. */
 static void rnn_run_with_threads(rnn_fix *f, int threads) {
@@ -2153,6 +2229,7 @@ int main(void) {
     test_blas_info();
     test_status_str();
     test_rnn_counts();
+    test_packed_gemm();
     test_rnn_workspace_sizes();
     test_rnn_status();
     test_dense_status();
@@ -2173,6 +2250,16 @@ int main(void) {
     test_rnn_gradients();
     test_rnn_shapes();
     test_dense_gradients();
+    /* The recurrences again with each other micro-kernel of the per-step products. */
+    const gp_isa chosen = gp_packed_isa();
+    for (int isa = GP_ISA_SCALAR; isa <= GP_ISA_AVX512; isa++) {
+        if (isa == (int)chosen || gp_packed_force_isa((gp_isa)isa) != 0) continue;
+        printf("recurrences with the %s micro-kernel\n", isa_name((gp_isa)isa));
+        test_rnn_reference_forward();
+        test_rnn_reference_gradients();
+        test_rnn_dropout();
+    }
+    gp_packed_force_isa(chosen);
     printf("%ld passed, %ld failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

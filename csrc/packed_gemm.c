@@ -1,0 +1,268 @@
+/*
+ * packed_gemm.c: products of a few rows by a matrix packed into column panels (see
+ * packed_gemm.h). Each micro-kernel keeps a tile of C in registers, up to 8 rows by two
+ * panels (AVX-512) or 6 rows by one panel (AVX2), while it walks K: per step of K it
+ * loads the panels' row once and broadcasts one float of A per row. A panel is reused
+ * by every row tile before the next is touched, so it stays in L1 or L2.
+ * R rows, P panels, K the depth of the product.
+ */
+#include "packed_gemm.h"
+
+#include <stdatomic.h>
+
+#include "common.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GP_NO_SIMD)
+#define GP_HAVE_X86_SIMD 1
+#include <immintrin.h>
+#endif
+
+size_t gp_packed_floats(size_t k, size_t n) {
+    const size_t panels = n / GP_PANEL + (n % GP_PANEL != 0);
+    size_t per_panel, total;
+    if (gp_mul_overflows(k, GP_PANEL, &per_panel) || gp_mul_overflows(panels, per_panel, &total))
+        return 0;
+    return total;
+}
+
+void gp_packed_pack(float *packed, const float *b, size_t ldb, size_t k, size_t n, int transposed) {
+    for (size_t j0 = 0; j0 < n; j0 += GP_PANEL) {
+        const size_t width = n - j0 < GP_PANEL ? n - j0 : GP_PANEL;
+        for (size_t kk = 0; kk < k; kk++, packed += GP_PANEL) {
+            for (size_t j = 0; j < width; j++) {
+                packed[j] = transposed ? b[(j0 + j) * ldb + kk] : b[kk * ldb + j0 + j];
+            }
+            for (size_t j = width; j < GP_PANEL; j++) packed[j] = 0.0f;
+        }
+    }
+}
+
+/* One tile: rows of A and C from a and c, panels from the one at column `col`. */
+typedef struct {
+    float *c;
+    size_t ldc;
+    const float *a; /* column k0 of the tile's first row */
+    size_t lda;
+    const float *b;      /* the first panel, at its row k0 */
+    size_t panel_floats; /* K * GP_PANEL: from one panel to the next */
+    size_t depth;        /* k1 - k0 */
+    size_t col;          /* the first panel's first column */
+    size_t c0, c1;       /* the columns to write */
+    int accumulate;
+} tile;
+
+/* Bit j set when column col + j of a panel is one to write. */
+static inline unsigned lane_mask(const tile *t, size_t col) {
+    const size_t lo = t->c0 > col ? t->c0 - col : 0;
+    const size_t hi = t->c1 - col < GP_PANEL ? t->c1 - col : GP_PANEL;
+    return ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+}
+
+/* Portable: one column at a time. */
+static void tile_scalar(const tile *t, size_t R, size_t P) {
+    for (size_t p = 0; p < P; p++) {
+        const unsigned mask = lane_mask(t, t->col + p * GP_PANEL);
+        const float *b = t->b + p * t->panel_floats;
+        for (size_t i = 0; i < R; i++) {
+            for (size_t j = 0; j < GP_PANEL; j++) {
+                if (!(mask >> j & 1u)) continue;
+                float sum = 0.0f;
+                for (size_t kk = 0; kk < t->depth; kk++) {
+                    sum += t->a[i * t->lda + kk] * b[kk * GP_PANEL + j];
+                }
+                float *dst = t->c + i * t->ldc + t->col + p * GP_PANEL + j;
+                *dst = t->accumulate ? *dst + sum : sum;
+            }
+        }
+    }
+}
+
+#ifdef GP_HAVE_X86_SIMD
+enum { MR_AVX512 = 8, PANELS_AVX512 = 2, MR_AVX2 = 6 };
+
+/* R x P tile with R and P constants after inlining, so that the accumulators live in
+ * registers. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile_avx512_rp(const tile *t, const size_t R, const size_t P) {
+    __m512 acc[MR_AVX512][PANELS_AVX512];
+#pragma GCC unroll 8
+    for (size_t i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    const float *b0 = t->b, *b1 = t->b + t->panel_floats;
+    for (size_t kk = 0; kk < t->depth; kk++) {
+        const __m512 v0 = _mm512_loadu_ps(b0 + kk * GP_PANEL);
+        const __m512 v1 = P > 1 ? _mm512_loadu_ps(b1 + kk * GP_PANEL) : v0;
+#pragma GCC unroll 8
+        for (size_t i = 0; i < R; i++) {
+            const __m512 ai = _mm512_set1_ps(t->a[i * t->lda + kk]);
+            acc[i][0] = _mm512_fmadd_ps(ai, v0, acc[i][0]);
+            if (P > 1) acc[i][1] = _mm512_fmadd_ps(ai, v1, acc[i][1]);
+        }
+    }
+#pragma GCC unroll 2
+    for (size_t p = 0; p < P; p++) {
+        const size_t col = t->col + p * GP_PANEL;
+        const __mmask16 m = (__mmask16)lane_mask(t, col);
+#pragma GCC unroll 8
+        for (size_t i = 0; i < R; i++) {
+            float *dst = t->c + i * t->ldc + col;
+            __m512 v = acc[i][p];
+            if (t->accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, dst));
+            _mm512_mask_storeu_ps(dst, m, v);
+        }
+    }
+}
+
+/* A case of a switch on the row count R that runs `call`, written with R constant. */
+#define GP_ROWS_CASE(R, call)                                                                      \
+    case R:                                                                                        \
+        call;                                                                                      \
+        break;
+
+__attribute__((target("avx512f"))) static void tile_avx512(const tile *t, size_t R, size_t P) {
+    if (P == 2) {
+        switch (R) {
+            GP_ROWS_CASE(1, tile_avx512_rp(t, 1, 2))
+            GP_ROWS_CASE(2, tile_avx512_rp(t, 2, 2))
+            GP_ROWS_CASE(3, tile_avx512_rp(t, 3, 2))
+            GP_ROWS_CASE(4, tile_avx512_rp(t, 4, 2))
+            GP_ROWS_CASE(5, tile_avx512_rp(t, 5, 2))
+            GP_ROWS_CASE(6, tile_avx512_rp(t, 6, 2))
+            GP_ROWS_CASE(7, tile_avx512_rp(t, 7, 2))
+        default:
+            tile_avx512_rp(t, 8, 2);
+        }
+        return;
+    }
+    switch (R) {
+        GP_ROWS_CASE(1, tile_avx512_rp(t, 1, 1))
+        GP_ROWS_CASE(2, tile_avx512_rp(t, 2, 1))
+        GP_ROWS_CASE(3, tile_avx512_rp(t, 3, 1))
+        GP_ROWS_CASE(4, tile_avx512_rp(t, 4, 1))
+        GP_ROWS_CASE(5, tile_avx512_rp(t, 5, 1))
+        GP_ROWS_CASE(6, tile_avx512_rp(t, 6, 1))
+        GP_ROWS_CASE(7, tile_avx512_rp(t, 7, 1))
+    default:
+        tile_avx512_rp(t, 8, 1);
+    }
+}
+
+/* The AVX2 lanes [8 h, 8 h + 8) of a panel's lane mask, as a maskload/maskstore mask. */
+__attribute__((target("avx2,fma"))) static inline __m256i half_mask(unsigned mask, int h) {
+    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i m = _mm256_set1_epi32((int)((mask >> (8 * h)) & 0xffu));
+    return _mm256_cmpeq_epi32(_mm256_and_si256(m, bits), bits);
+}
+
+/* R x 1 tile, R constant after inlining; a panel is two vectors. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2_r(const tile *t,
+                                                                                  const size_t R) {
+    __m256 acc[MR_AVX2][2];
+#pragma GCC unroll 6
+    for (size_t i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (size_t kk = 0; kk < t->depth; kk++) {
+        const __m256 v0 = _mm256_loadu_ps(t->b + kk * GP_PANEL);
+        const __m256 v1 = _mm256_loadu_ps(t->b + kk * GP_PANEL + 8);
+#pragma GCC unroll 6
+        for (size_t i = 0; i < R; i++) {
+            const __m256 ai = _mm256_broadcast_ss(t->a + i * t->lda + kk);
+            acc[i][0] = _mm256_fmadd_ps(ai, v0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, v1, acc[i][1]);
+        }
+    }
+    const unsigned mask = lane_mask(t, t->col);
+    const __m256i m[2] = {half_mask(mask, 0), half_mask(mask, 1)};
+#pragma GCC unroll 6
+    for (size_t i = 0; i < R; i++) {
+        for (int h = 0; h < 2; h++) {
+            float *dst = t->c + i * t->ldc + t->col + 8 * h;
+            __m256 v = acc[i][h];
+            if (t->accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(dst, m[h]));
+            _mm256_maskstore_ps(dst, m[h], v);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void tile_avx2(const tile *t, size_t R, size_t P) {
+    (void)P; /* always 1 */
+    switch (R) {
+        GP_ROWS_CASE(1, tile_avx2_r(t, 1))
+        GP_ROWS_CASE(2, tile_avx2_r(t, 2))
+        GP_ROWS_CASE(3, tile_avx2_r(t, 3))
+        GP_ROWS_CASE(4, tile_avx2_r(t, 4))
+        GP_ROWS_CASE(5, tile_avx2_r(t, 5))
+    default:
+        tile_avx2_r(t, 6);
+    }
+}
+#undef GP_ROWS_CASE
+#endif /* GP_HAVE_X86_SIMD */
+
+/* Rows and panels per tile of each micro-kernel. */
+typedef struct {
+    void (*run)(const tile *, size_t R, size_t P);
+    size_t rows, panels;
+} micro_kernel;
+
+static micro_kernel kernel_for(gp_isa isa) {
+#ifdef GP_HAVE_X86_SIMD
+    if (isa == GP_ISA_AVX512) return (micro_kernel){tile_avx512, MR_AVX512, PANELS_AVX512};
+    if (isa == GP_ISA_AVX2) return (micro_kernel){tile_avx2, MR_AVX2, 1};
+#endif
+    (void)isa;
+    return (micro_kernel){tile_scalar, 4, 1};
+}
+
+static int isa_supported(gp_isa isa) {
+#ifdef GP_HAVE_X86_SIMD
+    __builtin_cpu_init();
+    if (isa == GP_ISA_AVX512) return __builtin_cpu_supports("avx512f");
+    if (isa == GP_ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return isa == GP_ISA_SCALAR;
+}
+
+/* -1 until first use; then every caller sees the same choice. */
+static atomic_int g_isa = -1;
+
+gp_isa gp_packed_isa(void) {
+    int isa = atomic_load_explicit(&g_isa, memory_order_relaxed);
+    if (isa < 0) {
+        isa = isa_supported(GP_ISA_AVX512) ? GP_ISA_AVX512
+                                           : (isa_supported(GP_ISA_AVX2) ? GP_ISA_AVX2 : 0);
+        atomic_store_explicit(&g_isa, isa, memory_order_relaxed);
+    }
+    return (gp_isa)isa;
+}
+
+int gp_packed_force_isa(gp_isa isa) {
+    if (!isa_supported(isa)) return -1;
+    atomic_store_explicit(&g_isa, (int)isa, memory_order_relaxed);
+    return 0;
+}
+
+void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed b, size_t rows,
+                    size_t k0, size_t k1, size_t c0, size_t c1, int accumulate) {
+    GP_ASSERT(k0 <= k1 && k1 <= b.k && c0 <= c1 && c1 <= b.n);
+    if (c0 == c1 || !rows) return;
+    const micro_kernel mk = kernel_for(gp_packed_isa());
+    const size_t panel_floats = b.k * GP_PANEL, last = (c1 - 1) / GP_PANEL;
+    for (size_t p = c0 / GP_PANEL; p <= last; p += mk.panels) {
+        const size_t P = last - p + 1 < mk.panels ? last - p + 1 : mk.panels;
+        for (size_t r = 0; r < rows; r += mk.rows) {
+            const tile t = {
+                .c = c + r * ldc,
+                .ldc = ldc,
+                .a = a + r * lda + k0,
+                .lda = lda,
+                .b = b.data + p * panel_floats + k0 * GP_PANEL,
+                .panel_floats = panel_floats,
+                .depth = k1 - k0,
+                .col = p * GP_PANEL,
+                .c0 = c0,
+                .c1 = c1,
+                .accumulate = accumulate,
+            };
+            mk.run(&t, rows - r < mk.rows ? rows - r : mk.rows, P);
+        }
+    }
+}
