@@ -11,11 +11,7 @@
 #include <stdatomic.h>
 
 #include "common.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GP_NO_SIMD)
-#define GP_HAVE_X86_SIMD 1
-#include <immintrin.h>
-#endif
+#include "simd_math.h"
 
 size_t gp_packed_floats(size_t k, size_t n) {
     const size_t panels = n / GP_PANEL + (n % GP_PANEL != 0);
@@ -216,7 +212,7 @@ static int isa_supported(gp_isa isa) {
 #ifdef GP_HAVE_X86_SIMD
     __builtin_cpu_init();
     if (isa == GP_ISA_AVX512) return __builtin_cpu_supports("avx512f");
-    if (isa == GP_ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == GP_ISA_AVX2) return gp_cpu_has_avx2_fma();
 #endif
     return isa == GP_ISA_SCALAR;
 }

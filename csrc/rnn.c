@@ -25,6 +25,7 @@
 #include "activations.h"
 #include "blas.h"
 #include "common.h"
+#include "gru_fused.h"
 #include "packed_gemm.h"
 #include "parallel.h"
 
@@ -327,6 +328,13 @@ static void gru_update(const step_fwd *s, const gp_rnn_config *cfg) {
     const size_t H = cfg->units, H3 = 3 * H, H4 = 4 * H, rows = s->rows;
     const size_t u0 = s->u0, u1 = s->u1, n = u1 - u0;
     const float *rb = s->rb;
+    if (gp_gru_fused_available(cfg)) {
+        for (size_t b = 0; b < rows; b++) {
+            gp_gru_fused_forward_row(s->gates + b * H4, s->h_next + b * H, s->h_prev + b * H,
+                                     s->xw + b * s->xw_stride, s->rec + b * H3, rb, H, u0, u1);
+        }
+        return;
+    }
     for (size_t b = 0; b < rows; b++) {
         float *g = s->gates + b * H4;
         const float *x_b = s->xw + b * s->xw_stride, *rec_b = s->rec + b * H3;
@@ -757,6 +765,18 @@ static void clear_gate_gradients(const step_bwd *s, size_t b, size_t gh) {
 
 static void gru_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
     const size_t H = cfg->units, H3 = 3 * H, H4 = 4 * H, T = cfg->steps, rows = s->rows;
+    if (gp_gru_fused_available(cfg)) {
+        for (size_t b = 0; b < rows; b++) {
+            if (step_active(s, b, T)) {
+                gp_gru_fused_backward_row(s->gi + b * s->gi_stride, s->gr + b * H3, s->dh + b * H,
+                                          s->gates + b * H4, s->h_prev + b * H, H);
+            } else {
+                clear_gate_gradients(s, b, H3);
+            }
+        }
+        recurrent_backprop(s->dh, s->gr, s->UT, rows, H, 0, 3, s->rm, s->tmp);
+        return;
+    }
     for (size_t b = 0; b < rows; b++) {
         if (!step_active(s, b, T)) {
             clear_gate_gradients(s, b, H3);
