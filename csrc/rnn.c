@@ -41,9 +41,10 @@ typedef struct {
     size_t x_size;    /* B*T*I: one dropped-out copy of the inputs */
     size_t tbh;       /* T*B*H: one dropped-out copy of every step's previous state */
     size_t cache;     /* S*states + T*B*W (+ G*x_size) (+ G*tbh) */
+    size_t packed_w;  /* W (I, G*H) packed, for the forward's input projections */
     size_t packed_u;  /* U (H, G*H) packed, for the forward */
     size_t packed_ut; /* U^T (G*H, H) packed, for the backward */
-    size_t fwd_train; /* proj + B*G*H + B*H + packed_u */
+    size_t fwd_train; /* proj + B*G*H + B*H + packed_w + packed_u */
     size_t fwd_infer; /* fwd_train (+ x_size) + 4*B*H + B*W */
     size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + packed_ut */
 } rnn_sizes;
@@ -96,15 +97,16 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
         gp_mul_overflows(s->G, s->tbh, &gh_states)) {
         return GP_ERR_BAD_SIZE;
     }
+    s->packed_w = gp_packed_floats(I, s->gh);
     s->packed_u = gp_packed_floats(H, s->gh);
     s->packed_ut = gp_packed_floats(s->gh, H);
-    if (!s->packed_u || !s->packed_ut) return GP_ERR_BAD_SIZE;
+    if (!s->packed_w || !s->packed_u || !s->packed_ut) return GP_ERR_BAD_SIZE;
     const size_t x_drop = cfg->input_dropout ? s->x_size : 0;
     const size_t cache[] = {s_states, gates, cfg->input_dropout ? gx : 0,
                             cfg->recurrent_dropout ? gh_states : 0};
-    const size_t train[] = {s->proj, b_gh, s->bh, s->packed_u};
+    const size_t train[] = {s->proj, b_gh, s->bh, s->packed_w, s->packed_u};
     const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop, s->packed_ut};
-    if (add_overflows(cache, 4, &s->cache) || add_overflows(train, 4, &s->fwd_train) ||
+    if (add_overflows(cache, 4, &s->cache) || add_overflows(train, 5, &s->fwd_train) ||
         add_overflows(bwd, 9, &s->bwd)) {
         return GP_ERR_BAD_SIZE;
     }
@@ -207,36 +209,37 @@ static const float *gate_mask(gate_masks m, size_t g) {
 }
 
 /*
- * The recurrent kernel as the per-step products read it: op(U) is U (H, G*H) forward and
- * U^T backward. Several rows multiply its packed copy (packed_gemm.h), made once per
- * call; a single row's matrix-vector product reads U where it lies, which needs no copy.
+ * A kernel as the products of a call read it: op(K) is K itself, the input kernel W
+ * (I, G*H) or the recurrent kernel U (H, G*H) forward, or U^T backward. Several rows
+ * multiply its packed copy (packed_gemm.h), made once per call; a single row's
+ * matrix-vector product reads K where it lies, which needs no copy.
  */
 typedef struct {
-    const float *u; /* U, row stride gh */
+    const float *k; /* K, row stride gh */
     size_t gh;
-    int transposed;   /* op(U) = U^T */
-    gp_packed packed; /* op(U) packed; .data NULL when no job has two rows */
-} rec_kernel;
+    int transposed;   /* op(K) = K^T */
+    gp_packed packed; /* op(K) packed; .data NULL for a batch of one row */
+} kernel_operand;
 
-/* C[:, c0:c1] = A[:, k0:k1] op(U)[k0:k1, c0:c1], or += with `accumulate`, for `rows` rows;
+/* C[:, c0:c1] = A[:, k0:k1] op(K)[k0:k1, c0:c1], or += with `accumulate`, for `rows` rows;
  * indices are absolute, as in gp_packed_gemm. */
-static void rec_gemm(float *c, size_t ldc, const float *a, size_t lda, const rec_kernel *u,
-                     size_t rows, size_t k0, size_t k1, size_t c0, size_t c1, int accumulate) {
+static void operand_gemm(float *c, size_t ldc, const float *a, size_t lda, const kernel_operand *u,
+                         size_t rows, size_t k0, size_t k1, size_t c0, size_t c1, int accumulate) {
     if (u->packed.data && rows > 1) {
         gp_packed_gemm(c, ldc, a, lda, u->packed, rows, k0, k1, c0, c1, accumulate);
         return;
     }
-    const float *b = u->transposed ? u->u + c0 * u->gh + k0 : u->u + k0 * u->gh + c0;
+    const float *b = u->transposed ? u->k + c0 * u->gh + k0 : u->k + k0 * u->gh + c0;
     gp_sgemm_rows(u->transposed ? GP_CBLAS_TRANS : GP_CBLAS_NO_TRANS, rows, c1 - c0, k1 - k0, 1.0f,
                   a + k0, lda, b, u->gh, accumulate ? 1.0f : 0.0f, c + c0, ldc);
 }
 
-/* The packed op(U) of a call whose batch gives some job two rows, else none. */
-static rec_kernel rec_kernel_for(const float *U, size_t H, size_t gh, int transposed, float *packed,
-                                 size_t batch) {
-    rec_kernel u = {U, gh, transposed, {NULL, transposed ? gh : H, transposed ? H : gh}};
+/* K (rows, gh) as op(K), packed into `packed` when the batch has more than one row. */
+static kernel_operand operand_for(const float *K, size_t rows, size_t gh, int transposed,
+                                  float *packed, size_t batch) {
+    kernel_operand u = {K, gh, transposed, {NULL, transposed ? gh : rows, transposed ? rows : gh}};
     if (batch > 1) {
-        gp_packed_pack(packed, U, gh, u.packed.k, u.packed.n, transposed);
+        gp_packed_pack(packed, K, gh, u.packed.k, u.packed.n, transposed);
         u.packed.data = packed;
     }
     return u;
@@ -245,30 +248,30 @@ static rec_kernel rec_kernel_for(const float *U, size_t H, size_t gh, int transp
 /* rec[:, g0*H : g1*H] = for each gate g: (h * rm_g) U_g, or h U for all those gates at
  * once without dropout. rec has gh columns; h * rm_g (rows, H) is written at
  * hm + g * hm_stride (stride 0: one scratch for all gates). */
-static void recurrent_product(float *rec, const float *h, const rec_kernel *U, size_t rows,
+static void recurrent_product(float *rec, const float *h, const kernel_operand *U, size_t rows,
                               size_t H, size_t g0, size_t g1, gate_masks rm, float *hm,
                               size_t hm_stride) {
     if (!rm.base) {
-        rec_gemm(rec, U->gh, h, H, U, rows, 0, H, g0 * H, g1 * H, 0);
+        operand_gemm(rec, U->gh, h, H, U, rows, 0, H, g0 * H, g1 * H, 0);
         return;
     }
     for (size_t g = g0; g < g1; g++) {
         float *hm_g = hm + g * hm_stride;
         apply_row_mask(hm_g, h, gate_mask(rm, g), rows, 1, H);
-        rec_gemm(rec, U->gh, hm_g, H, U, rows, 0, H, g * H, (g + 1) * H, 0);
+        operand_gemm(rec, U->gh, hm_g, H, U, rows, 0, H, g * H, (g + 1) * H, 0);
     }
 }
 
 /* dh += for each gate g in [g0, g1): (d_rec_g U_g^T) * rm_g, or d_rec U^T over those gates
  * at once without dropout. tmp (rows, H) is scratch. */
-static void recurrent_backprop(float *dh, const float *d_rec, const rec_kernel *UT, size_t rows,
+static void recurrent_backprop(float *dh, const float *d_rec, const kernel_operand *UT, size_t rows,
                                size_t H, size_t g0, size_t g1, gate_masks rm, float *tmp) {
     if (!rm.base) {
-        rec_gemm(dh, H, d_rec, UT->gh, UT, rows, g0 * H, g1 * H, 0, H, 1);
+        operand_gemm(dh, H, d_rec, UT->gh, UT, rows, g0 * H, g1 * H, 0, H, 1);
         return;
     }
     for (size_t g = g0; g < g1; g++) {
-        rec_gemm(tmp, H, d_rec, UT->gh, UT, rows, g * H, (g + 1) * H, 0, H, 0);
+        operand_gemm(tmp, H, d_rec, UT->gh, UT, rows, g * H, (g + 1) * H, 0, H, 0);
         const float *m = gate_mask(rm, g);
         for (size_t i = 0; i < rows * H; i++) dh[i] += tmp[i] * m[i];
     }
@@ -292,9 +295,9 @@ typedef struct {
     size_t hm_stride;             /* hm + g * hm_stride: the cache's, or one scratch */
     const float *xw;
     size_t xw_stride;
-    const rec_kernel *U; /* the recurrent kernel */
-    const float *rb;     /* the GRU's recurrent bias (3H) or NULL */
-    gate_masks rm;       /* recurrent dropout */
+    const kernel_operand *U; /* the recurrent kernel */
+    const float *rb;         /* the GRU's recurrent bias (3H) or NULL */
+    gate_masks rm;           /* recurrent dropout */
 } step_fwd;
 
 /* Where a cell's recurrent products go: SimpleRNN's straight into the new state, which
@@ -315,7 +318,7 @@ static void step_product(const step_fwd *s, const gp_rnn_config *cfg, size_t c0,
         return;
     }
     GP_ASSERT(!s->rm.base && (cfg->cell != GP_CELL_GRU || cfg->reset_after));
-    rec_gemm(dst, gh, s->h_prev, H, s->U, s->rows, 0, H, c0, c1, 0);
+    operand_gemm(dst, gh, s->h_prev, H, s->U, s->rows, 0, H, c0, c1, 0);
 }
 
 /* dst[u0:u1] = x[u0:u1] + rec[u0:u1] (+ bias[u0:u1]) for one gate block of one row. */
@@ -357,7 +360,7 @@ static void gru_update(const step_fwd *s, const gp_rnn_config *cfg) {
         /* q U_h for every row at once; q rows sit 4H apart in gates. Needs every unit of
          * q, so this convention never runs split by units. */
         GP_ASSERT(u0 == 0 && u1 == H);
-        rec_gemm(s->rec, H3, s->gates + 3 * H, H4, s->U, rows, 0, H, 2 * H, H3, 0);
+        operand_gemm(s->rec, H3, s->gates + 3 * H, H4, s->U, rows, 0, H, 2 * H, H3, 0);
     }
 
     for (size_t b = 0; b < rows; b++) {
@@ -448,21 +451,22 @@ typedef struct {
     const gp_rnn_inputs *in;
     const rnn_sizes *s;
     size_t b0, b1, u0, u1;
-    chunk_queue *queue;    /* the chunks of a sequence split by units, else NULL */
-    float *outputs;        /* (B, T, H) or NULL */
-    float *h_states;       /* training: the cache's (T+1, B, H); inference: (2, B, H) */
-    float *c_states;       /* the same for LSTM carries, else NULL */
-    int training;          /* 1: h_states / c_states hold every step */
-    float *gates;          /* training: the cache's (T, B, W); inference: (B, W) */
-    float *rec;            /* (B, G*H) scratch */
-    float *xm, *hm;        /* dropped-out inputs (B, T, I) and states (T, B, H) per gate: */
-    size_t xm_stride;      /* training keeps them in the cache for backward, gate g's at */
-    size_t hm_stride;      /* xm + g * xm_stride; inference reuses one scratch (stride 0) */
-    float *xw;             /* (B, T, G*H) input projections, written by the job */
-    const rec_kernel *U;   /* the recurrent kernel */
-    size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
-    const float *in_bias;  /* (G*H) or NULL */
-    const float *rec_bias; /* GRU (3H) or NULL */
+    chunk_queue *queue;          /* the chunks of a sequence split by units, else NULL */
+    float *outputs;              /* (B, T, H) or NULL */
+    float *h_states;             /* training: the cache's (T+1, B, H); inference: (2, B, H) */
+    float *c_states;             /* the same for LSTM carries, else NULL */
+    int training;                /* 1: h_states / c_states hold every step */
+    float *gates;                /* training: the cache's (T, B, W); inference: (B, W) */
+    float *rec;                  /* (B, G*H) scratch */
+    float *xm, *hm;              /* dropped-out inputs (B, T, I) and states (T, B, H) per gate: */
+    size_t xm_stride;            /* training keeps them in the cache for backward, gate g's at */
+    size_t hm_stride;            /* xm + g * xm_stride; inference reuses one scratch (stride 0) */
+    float *xw;                   /* (T, B, G*H) input projections, written by the job */
+    int per_step;                /* 1: xw holds one timestep's, (B, G*H) */
+    const kernel_operand *W, *U; /* the input and recurrent kernels */
+    size_t input_masks;          /* distinct input dropout masks: 0, 1 or G */
+    const float *in_bias;        /* (G*H) or NULL */
+    const float *rec_bias;       /* GRU (3H) or NULL */
 } rnn_forward_job;
 
 /* Row b0 of state buffer `base` after step k - 1 (k = 0: the initial state). */
@@ -471,31 +475,44 @@ static float *state_at(const rnn_forward_job *job, float *base, size_t k) {
     return base + slot * job->s->bh + job->b0 * job->cfg->units;
 }
 
-/* Columns [c0, c1) of the input projections of a job's rows for all timesteps: xw = x W
- * + b, or with input dropout (all columns) xw_g = (x * m_g) W_g + b_g, one GEMM per
- * distinct mask. */
-static void project_inputs(const rnn_forward_job *job, size_t rows, size_t c0, size_t c1) {
+/*
+ * Columns [c0, c1) of the input projections of a job's rows for timesteps [t0, t1): xw =
+ * x W + b, or with input dropout (all columns) xw_g = (x * m_g) W_g + b_g, one product
+ * per distinct mask. A job projects either its one row's whole sequence at once, each
+ * timestep a row of the product, or (job->per_step) all of its rows one timestep at a
+ * time, just before the step reads them: a big batch's projections of every timestep
+ * would be tens of megabytes, written once and then read back from memory step by step.
+ * Row (t, b) goes to xw + t * B * G*H + b * G*H; stepwise, t is always 0.
+ */
+static void project_inputs(const rnn_forward_job *job, size_t rows, size_t t0, size_t t1, size_t c0,
+                           size_t c1) {
     const gp_rnn_config *cfg = job->cfg;
-    const size_t T = cfg->steps, I = cfg->input_size, gh = job->s->gh;
-    const size_t b0 = job->b0, masks = job->input_masks, n = rows * T;
+    const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, gh = job->s->gh;
+    const size_t b0 = job->b0, masks = job->input_masks;
     GP_ASSERT(!masks || (c0 == 0 && c1 == gh));
+    GP_ASSERT(job->per_step ? t1 == t0 + 1 : rows == 1);
+    /* the rows of the product: the job's rows at one timestep, or one row's timesteps */
+    const size_t n = job->per_step ? rows : t1 - t0;
+    const size_t lda = job->per_step ? T * I : I, ldc = job->per_step ? gh : B * gh;
+    float *xw = job->xw + b0 * gh;
+    const float *x = job->in->x + (b0 * T + t0) * I;
+    for (size_t r = 0; job->in_bias && r < n; r++) {
+        fill_rows(xw + r * ldc + c0, job->in_bias + c0, 1, c1 - c0);
+    }
     const size_t spans = masks > 1 ? job->s->G : 1;
     const size_t width = (c1 - c0) / spans;
-    float *xw = job->xw + b0 * T * gh;
-    const float *x = job->in->x + b0 * T * I;
     for (size_t g = 0; g < spans; g++) {
         const size_t col = c0 + g * width;
-        for (size_t r = 0; r < n; r++) {
-            fill_rows(xw + r * gh + col, job->in_bias ? job->in_bias + col : NULL, 1, width);
-        }
         const float *src = x;
         if (masks) {
-            float *xm = job->xm + g * job->xm_stride + b0 * T * I;
-            apply_row_mask(xm, x, job->in->input_dropout + g * cfg->batch * I + b0 * I, n, T, I);
+            float *xm = job->xm + g * job->xm_stride + (b0 * T + t0) * I;
+            const float *m = job->in->input_dropout + (g * B + b0) * I;
+            for (size_t r = 0; r < n; r++) {
+                apply_row_mask(xm + r * lda, x + r * lda, job->per_step ? m + r * I : m, 1, 1, I);
+            }
             src = xm;
         }
-        gp_sgemm_rows(GP_CBLAS_NO_TRANS, n, width, I, 1.0f, src, I, job->in->kernel + col, gh,
-                      job->in_bias ? 1.0f : 0.0f, xw + col, gh);
+        operand_gemm(xw, ldc, src, lda, job->W, n, 0, I, col, col + width, job->in_bias != NULL);
     }
 }
 
@@ -548,7 +565,7 @@ static void write_outputs(const rnn_forward_job *job, size_t rows, size_t k, con
 /* Step k of the job's rows, its update limited to the job's units. */
 static step_fwd step_at(const rnn_forward_job *job, size_t rows, size_t k) {
     const gp_rnn_config *cfg = job->cfg;
-    const size_t T = cfg->steps, H = cfg->units, gh = job->s->gh, b0 = job->b0;
+    const size_t H = cfg->units, gh = job->s->gh, b0 = job->b0;
     return (step_fwd){
         .rows = rows,
         .u0 = job->u0,
@@ -561,8 +578,8 @@ static step_fwd step_at(const rnn_forward_job *job, size_t rows, size_t k) {
         .rec = job->rec + b0 * gh,
         .hm = job->hm + ((job->hm_stride ? k * cfg->batch : 0) + b0) * H,
         .hm_stride = job->hm_stride,
-        .xw = job->xw + b0 * T * gh + input_column(cfg, k) * gh,
-        .xw_stride = T * gh,
+        .xw = job->xw + ((job->per_step ? 0 : input_column(cfg, k)) * cfg->batch + b0) * gh,
+        .xw_stride = gh,
         .U = job->U,
         .rb = job->rec_bias,
         .rm = {cfg->recurrent_dropout ? job->in->recurrent_dropout + b0 * H : NULL, job->s->bh},
@@ -584,9 +601,12 @@ static void rnn_forward_rows(void *arg) {
     const rnn_forward_job *job = arg;
     const size_t rows = job->b1 - job->b0;
     if (!rows) return;
-    project_inputs(job, rows, 0, job->s->gh);
+    const size_t T = job->cfg->steps, gh = job->s->gh;
+    if (!job->per_step) project_inputs(job, rows, 0, T, 0, gh);
     fill_initial(job, rows);
-    for (size_t k = 0; k < job->cfg->steps; k++) {
+    for (size_t k = 0; k < T; k++) {
+        const size_t t = input_column(job->cfg, k);
+        if (job->per_step) project_inputs(job, rows, t, t + 1, 0, gh);
         const step_fwd step = step_at(job, rows, k);
         step_product(&step, job->cfg, 0, job->s->gh);
         finish_step(job, &step, k);
@@ -622,7 +642,7 @@ static void rnn_forward_chunks(void *arg) {
         job.u0 = H * part / parts;
         job.u1 = H * (part + 1) / parts;
         if (phase == 0) {
-            project_inputs(&job, rows, c0, c1);
+            project_inputs(&job, rows, 0, job.cfg->steps, c0, c1);
             fill_initial(&job, rows);
         } else {
             const size_t k = (phase - 1) / 2;
@@ -667,13 +687,14 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     const size_t B = cfg->batch, T = cfg->steps, H = cfg->units;
     const int training = cache != NULL, lstm = cfg->cell == GP_CELL_LSTM;
 
-    /* Workspace: xw | rec | hm | packed U, then for inference the dropped-out inputs, the
-     * ping-pong states and one step's gates. Training keeps those in the cache instead
-     * (layout in gru_py.h), the dropped-out inputs and states included: backward needs
-     * them for the weight gradients. */
-    float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *packed = hm + s.bh;
-    float *after = packed + s.packed_u;
-    const rec_kernel U = rec_kernel_for(in->recurrent_kernel, H, s.gh, 0, packed, B);
+    /* Workspace: xw | rec | hm | packed W | packed U, then for inference the dropped-out
+     * inputs, the ping-pong states and one step's gates. Training keeps those in the
+     * cache instead (layout in gru_py.h), the dropped-out inputs and states included:
+     * backward needs them for the weight gradients. */
+    float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *packed_w = hm + s.bh;
+    float *packed_u = packed_w + s.packed_w, *after = packed_u + s.packed_u;
+    const kernel_operand W = operand_for(in->kernel, cfg->input_size, s.gh, 0, packed_w, B);
+    const kernel_operand U = operand_for(in->recurrent_kernel, H, s.gh, 0, packed_u, B);
     float *xm = training && cfg->input_dropout ? cache + s.S * s.states + s.rows * s.W : after;
     if (!training && cfg->input_dropout) after += s.x_size;
     float *h_states = training ? cache : after;
@@ -701,6 +722,7 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
         .xm_stride = training && cfg->input_dropout ? s.x_size : 0,
         .hm_stride = keep_states ? s.tbh : 0,
         .xw = xw,
+        .W = &W,
         .U = &U,
         .input_masks = input_mask_count(in, cfg, &s),
         .in_bias = cfg->use_bias ? in->bias : NULL,
@@ -722,6 +744,7 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
             jobs[i] = all;
             jobs[i].b0 = B * i / count;
             jobs[i].b1 = B * (i + 1) / count;
+            jobs[i].per_step = jobs[i].b1 - jobs[i].b0 > 1;
         }
         gp_parallel_run(rnn_forward_rows, jobs, sizeof jobs[0], count);
     }
@@ -749,7 +772,7 @@ typedef struct {
     size_t gi_stride;
     float *gr;                   /* (rows, G*H) recurrent-side gradient */
     const unsigned char *active; /* row b's mask entry at active[b * T]; NULL = all used */
-    const rec_kernel *UT;        /* the recurrent kernel, transposed */
+    const kernel_operand *UT;    /* the recurrent kernel, transposed */
     gate_masks rm;
 } step_bwd;
 
@@ -806,7 +829,7 @@ static void gru_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
     }
     if (!cfg->reset_after) {
         /* hh = act(x_h + q U_h), q = r * h_prev * rm_h: dq = d(pre hh) U_h^T */
-        rec_gemm(s->dq, H, s->gr, H3, s->UT, rows, 2 * H, H3, 0, H, 0);
+        operand_gemm(s->dq, H, s->gr, H3, s->UT, rows, 2 * H, H3, 0, H, 0);
         for (size_t b = 0; b < rows; b++) {
             if (!step_active(s, b, T)) continue;
             const float *r = s->gates + b * H4 + H, *hp = s->h_prev + b * H;
@@ -891,12 +914,12 @@ typedef struct {
     const gp_rnn_inputs *in;
     const rnn_sizes *s;
     size_t b0, b1;
-    float *d_in, *d_rec;   /* (B, T, G*H) and (T, B, G*H) gate gradients */
-    float *dh, *dq, *tmp;  /* (S, B, H): dL/d(states); (B, H) and (B, H) scratch */
-    int32_t *first_active; /* (B): each row's first used processing step, or T */
-    const rec_kernel *UT;  /* the recurrent kernel, transposed */
-    size_t input_masks;    /* distinct input dropout masks: 0, 1 or G */
-    float *xm;             /* (B, T, I) scratch under input dropout with one mask per gate */
+    float *d_in, *d_rec;      /* (B, T, G*H) and (T, B, G*H) gate gradients */
+    float *dh, *dq, *tmp;     /* (S, B, H): dL/d(states); (B, H) and (B, H) scratch */
+    int32_t *first_active;    /* (B): each row's first used processing step, or T */
+    const kernel_operand *UT; /* the recurrent kernel, transposed */
+    size_t input_masks;       /* distinct input dropout masks: 0, 1 or G */
+    float *xm;                /* (B, T, I) scratch under input dropout with one mask per gate */
     const float *cache;
     const float *d_outputs, *d_last_state; /* (B, T, H), (S, B, H), or NULL */
     float *d_x;                            /* (B, T, I) written */
@@ -1082,8 +1105,8 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
      * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | packed U^T. */
     float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
     float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
-    const rec_kernel UT =
-        rec_kernel_for(in->recurrent_kernel, H, gh, 1, xm + (cfg->input_dropout ? s.x_size : 0), B);
+    const kernel_operand UT =
+        operand_for(in->recurrent_kernel, H, gh, 1, xm + (cfg->input_dropout ? s.x_size : 0), B);
     /* What the forward kept under dropout, after the gates (NULL without). */
     const float *dropped_x = cfg->input_dropout ? gates + s.rows * s.W : NULL;
     const float *dropped_states =
