@@ -478,18 +478,19 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
                              "go_backwards",
                              "zero_output_for_mask",
                              "check_finite",
+                             "input_gradient",
                              "workspace",
                              NULL};
     PyObject *cache_obj, *x_obj, *k_obj, *rk_obj, *mask_obj, *idrop_obj, *rdrop_obj, *dout_obj,
         *dlast_obj, *dk_obj, *drk_obj, *db_obj;
     PyObject *ws_obj = Py_None;
     int cell = -1, activation = -1, recurrent_activation = -1, reset_after = 0, use_bias = 1,
-        go_backwards = 0, zero_output = 0, check_finite = 1;
+        go_backwards = 0, zero_output = 0, check_finite = 1, input_gradient = 1;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OOOOOOOOOOOO|$iiipppppO:rnn_backward", kwlist, &cache_obj, &x_obj,
+            args, kwargs, "OOOOOOOOOOOO|$iiippppppO:rnn_backward", kwlist, &cache_obj, &x_obj,
             &k_obj, &rk_obj, &mask_obj, &idrop_obj, &rdrop_obj, &dout_obj, &dlast_obj, &dk_obj,
             &drk_obj, &db_obj, &cell, &activation, &recurrent_activation, &reset_after, &use_bias,
-            &go_backwards, &zero_output, &check_finite, &ws_obj)) {
+            &go_backwards, &zero_output, &check_finite, &input_gradient, &ws_obj)) {
         return NULL;
     }
     rnn_call c = {.cfg = {.cell = (gp_cell)cell,
@@ -542,9 +543,11 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
         d_bias = as_accumulator(db_obj, op, "d_bias", b_rank, b_dims, b_meaning);
         if (!d_bias) goto error;
     }
-    const npy_intp x_dims[3] = {n_batch, n_steps, n_in};
-    d_x = (PyArrayObject *)PyArray_SimpleNew(3, x_dims, NPY_FLOAT32);
-    if (!d_x) goto error;
+    if (input_gradient) {
+        const npy_intp x_dims[3] = {n_batch, n_steps, n_in};
+        d_x = (PyArrayObject *)PyArray_SimpleNew(3, x_dims, NPY_FLOAT32);
+        if (!d_x) goto error;
+    }
     d_h0 = (PyArrayObject *)PyArray_SimpleNew(3, state_dims, NPY_FLOAT32);
     if (!d_h0) goto error;
     ws = get_workspace(ws_obj, op, gp_rnn_backward_workspace_size(cfg), &ws_held);
@@ -564,8 +567,8 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
         set_status_error(status, op);
         goto error;
     }
-    result =
-        Py_BuildValue("(OOOOO)", d_x, d_h0, d_kernel, d_rk, d_bias ? (PyObject *)d_bias : Py_None);
+    result = Py_BuildValue("(OOOOO)", d_x ? (PyObject *)d_x : Py_None, d_h0, d_kernel, d_rk,
+                           d_bias ? (PyObject *)d_bias : Py_None);
 error:
     release_workspace(ws, ws_held);
     rnn_call_release(&c);
