@@ -587,6 +587,24 @@ def test_non_finite_values_are_errors(bad):
         losses.mean_squared_error(y, np.full((2, 3), 1e39))  # overflows float32
 
 
+def test_the_core_scans_for_non_finite_values_unless_told_the_caller_did():
+    from gru_py._native import _core
+
+    y = np.zeros((2, 3), np.float32)
+    p = np.array([[0.5, np.nan, 0.5], [0.5, 0.5, 0.5]], np.float32)
+    d_per_row = np.ones(2, np.float32)
+    kwargs = {"kind": _core.LOSS_MSE, "from_logits": False, "label_smoothing": 0.0,
+              "delta": 1.0}
+    with pytest.raises(ValueError, match="loss_forward: y_pred must contain only finite"):
+        _core.loss_forward(y, p, **kwargs)
+    with pytest.raises(ValueError, match="loss_backward: y_true must contain only finite"):
+        _core.loss_backward(p, y, d_per_row, **kwargs)
+    values = _core.loss_forward(y, p, **kwargs, check_finite=False)
+    assert np.isnan(values[0]) and values[1] == pytest.approx(0.25)
+    grad = _core.loss_backward(y, p, d_per_row, **kwargs, check_finite=False)
+    assert np.isnan(grad[0, 1]) and np.isfinite(grad[1]).all()
+
+
 def test_empty_inputs_are_errors():
     with pytest.raises(ValueError, match="y_pred must not be empty"):
         MeanSquaredError()(np.zeros((0, 3)), np.zeros((0, 3)))

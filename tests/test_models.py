@@ -995,3 +995,40 @@ def test_overflowing_gradients_give_a_nan_loss_not_an_error(method):
         loss, grads = model.compute_loss_and_gradients(x, y)
         assert not np.isfinite(grads[0]).all()  # the GRU kernel's gradient
     assert math.isnan(loss)
+
+
+def test_a_training_step_scans_each_large_array_once_in_the_core(monkeypatch):
+    """The predictions and the targets, the largest arrays of a step, are scanned for NaN
+    and Inf once each, by the core's scan (numpy.isfinite would allocate a boolean array of
+    their size); the loss core does not scan them again. The gradients are scanned once."""
+    from gru_py._native import _core
+
+    x = _rng(5).normal(size=(6, 7, 3)).astype(np.float32)
+    y = _rng(6).normal(size=(6, 7, 4)).astype(np.float32)
+    model = gru_py.Sequential([gru_py.Input(shape=(7, 3)), layers.GRU(4, return_sequences=True)])
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(x, y)
+    scanned, loss_core_scans = [], []
+    real_scan = _core.find_nonfinite
+
+    def scan(a):
+        scanned.append(np.shape(a))
+        return real_scan(a)
+
+    monkeypatch.setattr(_core, "find_nonfinite", scan)
+    def counted(real):
+        def call(*args, **kwargs):
+            loss_core_scans.append(kwargs.get("check_finite", True))
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("loss_forward", "loss_backward"):
+        monkeypatch.setattr(_core, name, counted(getattr(_core, name)))
+
+    def isfinite(*args, **kwargs):
+        raise AssertionError("numpy.isfinite called in a training step")
+
+    monkeypatch.setattr(np, "isfinite", isfinite)
+    model.train_on_batch(x, y)
+    assert sorted(scanned) == sorted([y.shape, y.shape] + [w.shape for w in model.weights])
+    assert loss_core_scans == [False, False]
