@@ -123,7 +123,8 @@ typedef struct {
 
 /* Where a backward writes. */
 typedef struct {
-    float *d_x;                /* (B, T, I) written */
+    float *d_x;                /* (B, T, I) written; may be NULL if not wanted, which also
+                                  skips its (B*T, G*H) x (G*H, I) product */
     float *d_initial_state;    /* (S, B, H) written; may be NULL if not wanted */
     float *d_kernel;           /* (I, G*H) accumulated */
     float *d_recurrent_kernel; /* (H, G*H) accumulated */

@@ -1040,7 +1040,7 @@ static void rnn_backward_rows(void *arg) {
             break;
         }
     }
-    input_gradient(job, rows);
+    if (job->d_x) input_gradient(job, rows);
 }
 
 /* sums[j] += sum over rows of m[row, j], for m (rows, n). */
@@ -1088,7 +1088,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
                           const float *d_last_state, const gp_rnn_config *cfg) {
     gp_status status = gp_rnn_check_config(cfg);
     if (status != GP_OK) return status;
-    if (!grads || !grads->d_x || !grads->d_kernel || !grads->d_recurrent_kernel ||
+    if (!grads || !grads->d_kernel || !grads->d_recurrent_kernel ||
         (cfg->use_bias && !grads->d_bias) || !workspace || !cache || !in || !in->x || !in->kernel ||
         !in->recurrent_kernel || (cfg->input_dropout && !in->input_dropout) ||
         (cfg->recurrent_dropout && !in->recurrent_dropout)) {

@@ -64,15 +64,15 @@ def _as_array(x, name):
     return arr
 
 
-def _checked(x, name):
-    """A C-contiguous float32 copy of x that is non-empty and finite."""
+def _checked(x, name, scan=True):
+    """x as a C-contiguous float32 array that is non-empty and finite; ``scan=False``
+    leaves out the finiteness scan, for an array the caller has checked."""
     with np.errstate(over="ignore"):  # values beyond float32's range become inf: reported
         arr = np.ascontiguousarray(_as_array(x, name), dtype=np.float32)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    finite = np.isfinite(arr)
-    if not finite.all():
-        index = int(np.argmin(finite.ravel()))
+    index = _core.find_nonfinite(arr) if scan else None
+    if index is not None:
         raise ValueError(
             f"{name} must contain only finite values, got NaN or Inf at flat index {index} "
             f"(shape {arr.shape}, after conversion to float32)")
@@ -124,10 +124,11 @@ class _Spec:
         return {"kind": self.kind, "from_logits": self.from_logits,
                 "label_smoothing": self.label_smoothing, "delta": self.delta}
 
-    def prepare(self, y_true, y_pred):
-        """Checks and aligns the inputs. Returns (targets as rows, y_pred as rows (R, C),
-        per-sample shape)."""
-        pred = _checked(y_pred, "y_pred")
+    def prepare(self, y_true, y_pred, pred_checked=False):
+        """Checks and aligns the inputs (y_pred's finiteness only if not
+        ``pred_checked``). Returns (targets as rows, y_pred as rows (R, C), per-sample
+        shape)."""
+        pred = _checked(y_pred, "y_pred", scan=not pred_checked)
         if self.sparse:
             if pred.ndim < 1:
                 raise ValueError(
@@ -155,13 +156,16 @@ class _Spec:
         sample_shape = pred.shape[:-1]
         return target, np.ascontiguousarray(pred).reshape(-1, pred.shape[-1]), sample_shape
 
+    # forward and backward take what prepare returned and checked (or the model did), and
+    # a d_per_row made from finite sample weights: the core need not scan them again.
+
     def forward(self, target, pred_rows):
         fn = _core.sparse_crossentropy_forward if self.sparse else _core.loss_forward
-        return fn(target, pred_rows, **self.core_kwargs())
+        return fn(target, pred_rows, **self.core_kwargs(), check_finite=False)
 
     def backward(self, target, pred_rows, d_per_row):
         fn = _core.sparse_crossentropy_backward if self.sparse else _core.loss_backward
-        return fn(target, pred_rows, d_per_row, **self.core_kwargs())
+        return fn(target, pred_rows, d_per_row, **self.core_kwargs(), check_finite=False)
 
     def per_sample(self, y_true, y_pred):
         target, rows, sample_shape = self.prepare(y_true, y_pred)
@@ -476,6 +480,11 @@ class Loss:
             "A custom loss must subclass gru_py.losses.Loss and implement "
             "forward_backward(y_true, y_pred, sample_weight) -> (loss, d_y_pred)")
 
+    def _train_forward_backward(self, y_true, y_pred, sample_weight):
+        """forward_backward for a training step, whose y_pred the model has already found
+        finite: the C-core losses skip their own scan of it."""
+        return self.forward_backward(y_true, y_pred, sample_weight)
+
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
 
@@ -536,12 +545,18 @@ class _CoreLoss(Loss):
             ValueError: bad inputs (as ``__call__``), or ``reduction=None`` (an unreduced
                 loss has no scalar to differentiate).
         """
+        return self._forward_backward(y_true, y_pred, sample_weight, pred_checked=False)
+
+    def _train_forward_backward(self, y_true, y_pred, sample_weight):
+        return self._forward_backward(y_true, y_pred, sample_weight, pred_checked=True)
+
+    def _forward_backward(self, y_true, y_pred, sample_weight, pred_checked):
         if self.reduction is None or self.reduction == "none":
             raise ValueError(
                 f"loss {self.name!r}: forward_backward needs a reduced loss, but reduction "
                 f"is {self.reduction!r}")
         pred_shape = np.shape(y_pred)
-        target, rows, sample_shape = self._spec.prepare(y_true, y_pred)
+        target, rows, sample_shape = self._spec.prepare(y_true, y_pred, pred_checked)
         values = self._spec.forward(target, rows).astype(np.float64)
         weights = _sample_weights(sample_weight, sample_shape)
         # Keras returns a scalar per-sample loss (1-D inputs) weighted but unreduced.
@@ -713,6 +728,10 @@ class _CrossentropyByShape(Loss):
 
     def forward_backward(self, y_true, y_pred, sample_weight=None):
         return self._resolve(y_true, y_pred).forward_backward(y_true, y_pred, sample_weight)
+
+    def _train_forward_backward(self, y_true, y_pred, sample_weight):
+        return self._resolve(y_true, y_pred)._train_forward_backward(y_true, y_pred,
+                                                                     sample_weight)
 
 
 def get(identifier, y_true=None, y_pred=None):

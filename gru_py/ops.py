@@ -111,7 +111,7 @@ class RNNGradients(NamedTuple):
     """Gradients from :func:`rnn_backward`, named after what they differentiate.
 
     Attributes:
-        x: (B, T, I).
+        x: (B, T, I); None from ``rnn_backward(..., input_gradient=False)``.
         initial_state: (B, H).
         kernel: (I, G*H).
         recurrent_kernel: (H, G*H).
@@ -393,7 +393,8 @@ def _reused_forward_memory(buffers, cell, sizes, arrays, training):
 
 
 def rnn_backward(cache, d_outputs=None, d_last_state=None, d_last_carry=None, *,
-                 d_kernel=None, d_recurrent_kernel=None, d_bias=None, check_finite=True):
+                 d_kernel=None, d_recurrent_kernel=None, d_bias=None, check_finite=True,
+                 input_gradient=True):
     """Backpropagation through time for a training-mode recurrent forward (any cell).
 
     Args:
@@ -406,6 +407,9 @@ def rnn_backward(cache, d_outputs=None, d_last_state=None, d_last_carry=None, *,
         check_finite: reject NaN or Inf in the upstream gradients (ValueError). False
             lets them through into NaN gradients, as a diverging model's training step
             needs (the layers pass False; the model then skips the update).
+        input_gradient: compute the gradient w.r.t. ``x``. False gives ``x=None`` and
+            saves a (B*T, G*H) x (G*H, I) product and a (B, T, I) array, for an input
+            that is data (a model's first layer); the other gradients are unchanged.
 
     Returns:
         An :class:`RNNGradients`.
@@ -433,7 +437,8 @@ def rnn_backward(cache, d_outputs=None, d_last_state=None, d_last_carry=None, *,
         cache._data, arrays["x"], arrays["kernel"], arrays["recurrent_kernel"],
         arrays["mask"], arrays["dropout_mask"], arrays["recurrent_dropout_mask"], d_outputs,
         d_last, d_kernel, d_recurrent_kernel, d_bias, workspace=workspace,
-        check_finite=_check_flag(check_finite, "check_finite"), **cache._options)
+        check_finite=_check_flag(check_finite, "check_finite"),
+        input_gradient=_check_flag(input_gradient, "input_gradient"), **cache._options)
     return RNNGradients(d_x, d_initial[0], *params,
                         d_initial[1] if cell.states == 2 else None)
 

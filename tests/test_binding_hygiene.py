@@ -384,6 +384,28 @@ def test_non_native_byte_order_accumulator_is_rejected_or_correct(entry, name):
                                err_msg=f"{entry} accumulated into a byte-swapped {name}")
 
 
+@pytest.mark.parametrize("shape, bad", [((0,), None), ((1,), 0), ((1000, 5), None),
+                                        ((1000, 5), 1023), ((1000, 5), 1024), ((1000, 5), 4999)])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_find_nonfinite_gives_the_first_bad_flat_index(shape, bad, value):
+    """The scan goes by blocks of 1024 entries: hits at the edges of a block count."""
+    a = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    if bad is not None:
+        a.flat[bad] = value
+        a.flat[-1] = value  # a later hit does not hide the first
+    assert _core.find_nonfinite(a) == bad
+    # Other dtypes and layouts are converted to C-contiguous float32 first, as everywhere.
+    assert _core.find_nonfinite(a.astype(np.float64)) == bad
+    assert _core.find_nonfinite(np.asfortranarray(a)) == bad
+
+
+def test_find_nonfinite_counts_float32_overflow_and_rejects_non_numbers():
+    with np.errstate(over="ignore"):
+        assert _core.find_nonfinite(np.array([1.0, 1e39])) == 1
+    with pytest.raises(TypeError, match="x must be a real numeric array"):
+        _core.find_nonfinite(np.array(["a"]))
+
+
 def test_bool_like_flags_and_none_activation_are_accepted():
     """The checks do not over-reject: NumPy bools are bools, None is "linear"."""
     out = call_gru_forward(reset_after=np.True_, training=np.bool_(True), activation=None)
@@ -508,7 +530,10 @@ def _good_calls(o):
     out = ops.gru_forward(x, k, rk, return_sequences=False)
     ops.rnn_backward(out.cache, d_last_state=o["gru_d_last_state"])
     ops.rnn_backward(out.cache, d_outputs=o["gru_d_outputs"])
+    ops.rnn_backward(out.cache, d_outputs=o["gru_d_outputs"], input_gradient=False)
     ops.gru_forward(x, k, rk, b, h0, training=False)
+    _core.find_nonfinite(x)
+    _core.find_nonfinite(o["nan_x"])
     dx, dk, db, y, dy = (o[f"dense_{n}"] for n in ("x", "kernel", "bias", "y", "d_y"))
     ops.dense_forward(dx, dk, db, "tanh")
     ops.dense_forward(dx, dk)

@@ -414,6 +414,70 @@ def test_forward_backward_matches_central_differences(case, shape, reduction, we
                                err_msg=f"{case} {shape} {reduction} {weights}")
 
 
+# -- large arrays: the core sums rows in float32 -------------------------------------
+
+
+def _smoothed(y, s):
+    return _f64(y) * (1 - s) + 0.5 * s
+
+
+def _sigmoid(p):
+    return 1.0 / (1.0 + np.exp(-_f64(p)))
+
+
+# name: (loss factory, per-sample float64 reference, d(entry loss)/d p in float64, data)
+ELEMENTWISE = {
+    "mse": (MeanSquaredError, ref_mse, lambda y, p: 2 * (_f64(p) - y), "normal"),
+    "mae": (MeanAbsoluteError, ref_mae, lambda y, p: np.sign(_f64(p) - y), "normal"),
+    "huber": (lambda **kw: Huber(delta=0.5, **kw), lambda y, p: ref_huber(y, p, 0.5),
+              lambda y, p: np.clip(_f64(p) - y, -0.5, 0.5), "normal"),
+    "bce": (BinaryCrossentropy, ref_bce,
+            lambda y, p: -(_f64(y) / p - (1 - _f64(y)) / (1 - _f64(p))), "probabilities"),
+    "bce_smooth": (lambda **kw: BinaryCrossentropy(label_smoothing=0.2, **kw),
+                   lambda y, p: ref_bce(y, p, False, 0.2),
+                   lambda y, p: -(_smoothed(y, 0.2) / p - (1 - _smoothed(y, 0.2)) / (1 - _f64(p))),
+                   "probabilities"),
+    "bce_logits": (lambda **kw: BinaryCrossentropy(from_logits=True, **kw),
+                   lambda y, p: ref_bce(y, p, True), lambda y, p: _sigmoid(p) - y, "logits"),
+    "bce_logits_smooth": (
+        lambda **kw: BinaryCrossentropy(from_logits=True, label_smoothing=0.1, **kw),
+        lambda y, p: ref_bce(y, p, True, 0.1), lambda y, p: _sigmoid(p) - _smoothed(y, 0.1),
+        "logits"),
+}
+
+
+def _elementwise_data(kind, shape, seed):
+    rng = _rng(seed)
+    if kind == "normal":
+        return _f32(rng.normal(size=shape)), _f32(rng.normal(size=shape))
+    y = _f32(rng.uniform(size=shape))  # soft binary targets
+    if kind == "probabilities":
+        return y, _f32(rng.uniform(0.05, 0.95, size=shape))
+    return y, _f32(rng.normal(scale=2.0, size=shape))
+
+
+# A few very long rows, and the rows of a GRU(64, return_sequences=True) training step at
+# batch 256 with 200 timesteps.
+@pytest.mark.parametrize("shape", [(3, 10_000), (256 * 200, 64)], ids=["long_rows", "many_rows"])
+@pytest.mark.parametrize("case", list(ELEMENTWISE))
+def test_elementwise_losses_on_large_arrays_match_float64(case, shape):
+    """However long the rows and however many, values and gradients stay within float32
+    rounding of a float64 reference."""
+    factory, ref, entry_grad, kind = ELEMENTWISE[case]
+    seed = 11
+    y, p = _elementwise_data(kind, shape, seed)
+    where = f"{case} shape {shape} seed {RNG_SEED + seed}"
+    np.testing.assert_allclose(factory(reduction=None)(y, p), ref(y, p), rtol=1e-6, atol=0,
+                               err_msg=where)
+    # With reduction "sum" each row's loss enters with weight 1: d/dp = entry_grad / C.
+    _, grad = factory(reduction="sum").forward_backward(y, p)
+    expected = entry_grad(y, p) / shape[-1]
+    # Gradients that are differences (sigmoid(p) - y) lose relative precision near 0, so
+    # the absolute tolerance follows the gradient's scale.
+    np.testing.assert_allclose(grad, expected, rtol=2e-6, atol=1e-6 * np.abs(expected).max(),
+                               err_msg=where)
+
+
 def test_forward_backward_does_not_mutate_inputs():
     y, p, _, _ = make_case("cce_logits", (3, 4))
     y0, p0 = y.copy(), p.copy()
@@ -521,6 +585,24 @@ def test_non_finite_values_are_errors(bad):
         losses.sparse_categorical_crossentropy(np.array([0.0, bad]), p)
     with pytest.raises(ValueError, match="y_pred must contain only finite"):
         losses.mean_squared_error(y, np.full((2, 3), 1e39))  # overflows float32
+
+
+def test_the_core_scans_for_non_finite_values_unless_told_the_caller_did():
+    from gru_py._native import _core
+
+    y = np.zeros((2, 3), np.float32)
+    p = np.array([[0.5, np.nan, 0.5], [0.5, 0.5, 0.5]], np.float32)
+    d_per_row = np.ones(2, np.float32)
+    kwargs = {"kind": _core.LOSS_MSE, "from_logits": False, "label_smoothing": 0.0,
+              "delta": 1.0}
+    with pytest.raises(ValueError, match="loss_forward: y_pred must contain only finite"):
+        _core.loss_forward(y, p, **kwargs)
+    with pytest.raises(ValueError, match="loss_backward: y_true must contain only finite"):
+        _core.loss_backward(p, y, d_per_row, **kwargs)
+    values = _core.loss_forward(y, p, **kwargs, check_finite=False)
+    assert np.isnan(values[0]) and values[1] == pytest.approx(0.25)
+    grad = _core.loss_backward(y, p, d_per_row, **kwargs, check_finite=False)
+    assert np.isnan(grad[0, 1]) and np.isfinite(grad[1]).all()
 
 
 def test_empty_inputs_are_errors():

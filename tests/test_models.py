@@ -782,6 +782,64 @@ def test_compute_loss_and_gradients_returns_copies_and_leaves_weights():
     assert _weights_equal(kept, grads)
 
 
+# -- the input gradient of a model's first layers --------------------------------------------
+
+
+def _stacked_sequential():
+    """A first layer of two stacked cells, whose upper cell needs its input gradient."""
+    return gru_py.Sequential([
+        layers.Input((6, 3)),
+        layers.RNN([layers.GRUCell(4), layers.LSTMCell(3)], return_sequences=True),
+        layers.GRU(4, return_sequences=True),
+        layers.TimeDistributed(layers.Dense(2)),
+    ])
+
+
+def _wrappers_on_the_input():
+    inputs = layers.Input((6, 3))
+    both_ways = layers.Bidirectional(layers.GRU(4, return_sequences=True))(inputs)
+    per_step = layers.TimeDistributed(layers.Dense(8))(inputs)
+    merged = layers.Add()([both_ways, per_step])
+    return gru_py.Model(inputs, layers.SimpleRNN(2, return_sequences=True)(merged))
+
+
+def _spy_on_input_gradient(model, force=None):
+    """Records, per layer class (each appears once in these models), the input_gradient
+    each layer's backward is asked for; with ``force``, the layer gets that value instead."""
+    asked = {}
+    for layer in model.layers:
+        def spy(d_outputs, input_gradient=True, _layer=layer, _original=layer._graph_backward):
+            asked[type(_layer).__name__] = input_gradient
+            return _original(d_outputs, input_gradient=input_gradient if force is None else force)
+        layer._graph_backward = spy
+    return asked
+
+
+@pytest.mark.parametrize("build, skipped", [
+    (_stacked_sequential, {"RNN"}),
+    (_wrappers_on_the_input, {"Bidirectional", "TimeDistributed"}),
+], ids=["sequential", "functional"])
+def test_layers_on_a_model_input_skip_its_gradient_and_the_rest_is_unchanged(build, skipped):
+    """The layers that read a model input are told not to compute its gradient; the
+    parameter gradients are those of a run that computes it anyway."""
+    x = _rng(3).normal(size=(5, 6, 3)).astype(np.float32)
+    y = _rng(4).normal(size=(5, 6, 2)).astype(np.float32)
+    model, forced = build(), build()
+    _copy_weights(model, forced)
+    for m in (model, forced):
+        m.compile(optimizer="sgd", loss="mse")
+    asked = _spy_on_input_gradient(model)
+    _spy_on_input_gradient(forced, force=True)
+    loss, grads = model.compute_loss_and_gradients(x, y)
+    forced_loss, forced_grads = forced.compute_loss_and_gradients(x, y)
+    trained = {type(layer).__name__ for layer in model.layers if layer.weights}
+    assert {name for name, wanted in asked.items() if not wanted} == skipped
+    assert set(asked) >= trained
+    assert loss == forced_loss
+    for i, (g, f) in enumerate(zip(grads, forced_grads)):
+        np.testing.assert_array_equal(g, f, err_msg=f"gradient {i}")
+
+
 # -- reproducibility -----------------------------------------------------------------------------
 
 
@@ -937,3 +995,40 @@ def test_overflowing_gradients_give_a_nan_loss_not_an_error(method):
         loss, grads = model.compute_loss_and_gradients(x, y)
         assert not np.isfinite(grads[0]).all()  # the GRU kernel's gradient
     assert math.isnan(loss)
+
+
+def test_a_training_step_scans_each_large_array_once_in_the_core(monkeypatch):
+    """The predictions and the targets, the largest arrays of a step, are scanned for NaN
+    and Inf once each, by the core's scan (numpy.isfinite would allocate a boolean array of
+    their size); the loss core does not scan them again. The gradients are scanned once."""
+    from gru_py._native import _core
+
+    x = _rng(5).normal(size=(6, 7, 3)).astype(np.float32)
+    y = _rng(6).normal(size=(6, 7, 4)).astype(np.float32)
+    model = gru_py.Sequential([gru_py.Input(shape=(7, 3)), layers.GRU(4, return_sequences=True)])
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(x, y)
+    scanned, loss_core_scans = [], []
+    real_scan = _core.find_nonfinite
+
+    def scan(a):
+        scanned.append(np.shape(a))
+        return real_scan(a)
+
+    monkeypatch.setattr(_core, "find_nonfinite", scan)
+    def counted(real):
+        def call(*args, **kwargs):
+            loss_core_scans.append(kwargs.get("check_finite", True))
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("loss_forward", "loss_backward"):
+        monkeypatch.setattr(_core, name, counted(getattr(_core, name)))
+
+    def isfinite(*args, **kwargs):
+        raise AssertionError("numpy.isfinite called in a training step")
+
+    monkeypatch.setattr(np, "isfinite", isfinite)
+    model.train_on_batch(x, y)
+    assert sorted(scanned) == sorted([y.shape, y.shape] + [w.shape for w in model.weights])
+    assert loss_core_scans == [False, False]

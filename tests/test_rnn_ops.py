@@ -673,6 +673,26 @@ def test_missing_upstream_gradients_act_as_zeros(kind):
         assert not np.any(getattr(nothing, name)), f"d_{name} without upstream; {context}"
 
 
+@pytest.mark.parametrize("kind,variant_options", VARIANTS)
+def test_without_input_gradient_the_other_gradients_are_unchanged(kind, variant_options):
+    # A mask and per-gate input dropout: the paths of the skipped input product that
+    # differ most from the plain one.
+    seed = 740
+    case = _variant_case(kind, seed, variant_options, MASK_SHAPE)
+    options = dict(variant_options, mask=MASKS["mixed"],
+                   **_dropout_masks(kind, seed, MASK_SHAPE, "per_gate", "shared"))
+    context = _context(kind, seed, case, options)
+    out = _forward(kind, case, options)
+    full = _backward(out, case)
+    without = _backward(out, case, input_gradient=False)
+    assert full.x is not None and without.x is None, context
+    for name in _gradient_names(kind)[1:]:
+        np.testing.assert_array_equal(getattr(without, name), getattr(full, name),
+                                      err_msg=f"d_{name} without the input gradient; {context}")
+    with pytest.raises(TypeError, match="input_gradient must be a bool"):
+        _backward(out, case, input_gradient=1)
+
+
 # ------------------------------------------------------------------------------------
 # 7. Bad arguments
 # ------------------------------------------------------------------------------------

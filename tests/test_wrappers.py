@@ -453,6 +453,28 @@ def test_bidirectional_backward_errors():
         layer.backward(np.zeros((B, H), np.float32))
 
 
+@pytest.mark.parametrize("make, shape", [
+    (lambda: TimeDistributed(GRU(H)), (B, K, T, I)),
+    (lambda: Bidirectional(RNN([GRUCell(H), GRUCell(H2)], return_sequences=True)), (B, T, I)),
+], ids=["time_distributed", "bidirectional"])
+def test_wrappers_skip_the_input_gradient_when_asked(make, shape):
+    layer = make()
+    layer.build(shape)
+    randomize(layer, 9)
+    x = normal(10, shape).astype(np.float32)
+    d_y = normal(11, layer(x).shape).astype(np.float32)
+    results = []
+    for input_gradient in (True, False):
+        layer(x, training=True)
+        layer.zero_gradients()
+        d_x, _ = layer._graph_backward([d_y], input_gradient=input_gradient)
+        results.append((d_x, [g.copy() for g in layer.gradients]))
+    (d_x, grads), (skipped, grads_skipped) = results
+    assert d_x.shape == shape and skipped is None
+    for i, (g, g_skipped) in enumerate(zip(grads, grads_skipped)):
+        np.testing.assert_array_equal(g_skipped, g, err_msg=f"gradient {i}, seeds 9-11")
+
+
 # -- models: fit, summary, config, save/load ------------------------------------------------
 
 

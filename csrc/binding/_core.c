@@ -478,18 +478,19 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
                              "go_backwards",
                              "zero_output_for_mask",
                              "check_finite",
+                             "input_gradient",
                              "workspace",
                              NULL};
     PyObject *cache_obj, *x_obj, *k_obj, *rk_obj, *mask_obj, *idrop_obj, *rdrop_obj, *dout_obj,
         *dlast_obj, *dk_obj, *drk_obj, *db_obj;
     PyObject *ws_obj = Py_None;
     int cell = -1, activation = -1, recurrent_activation = -1, reset_after = 0, use_bias = 1,
-        go_backwards = 0, zero_output = 0, check_finite = 1;
+        go_backwards = 0, zero_output = 0, check_finite = 1, input_gradient = 1;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OOOOOOOOOOOO|$iiipppppO:rnn_backward", kwlist, &cache_obj, &x_obj,
+            args, kwargs, "OOOOOOOOOOOO|$iiippppppO:rnn_backward", kwlist, &cache_obj, &x_obj,
             &k_obj, &rk_obj, &mask_obj, &idrop_obj, &rdrop_obj, &dout_obj, &dlast_obj, &dk_obj,
             &drk_obj, &db_obj, &cell, &activation, &recurrent_activation, &reset_after, &use_bias,
-            &go_backwards, &zero_output, &check_finite, &ws_obj)) {
+            &go_backwards, &zero_output, &check_finite, &input_gradient, &ws_obj)) {
         return NULL;
     }
     rnn_call c = {.cfg = {.cell = (gp_cell)cell,
@@ -542,9 +543,11 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
         d_bias = as_accumulator(db_obj, op, "d_bias", b_rank, b_dims, b_meaning);
         if (!d_bias) goto error;
     }
-    const npy_intp x_dims[3] = {n_batch, n_steps, n_in};
-    d_x = (PyArrayObject *)PyArray_SimpleNew(3, x_dims, NPY_FLOAT32);
-    if (!d_x) goto error;
+    if (input_gradient) {
+        const npy_intp x_dims[3] = {n_batch, n_steps, n_in};
+        d_x = (PyArrayObject *)PyArray_SimpleNew(3, x_dims, NPY_FLOAT32);
+        if (!d_x) goto error;
+    }
     d_h0 = (PyArrayObject *)PyArray_SimpleNew(3, state_dims, NPY_FLOAT32);
     if (!d_h0) goto error;
     ws = get_workspace(ws_obj, op, gp_rnn_backward_workspace_size(cfg), &ws_held);
@@ -564,8 +567,8 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
         set_status_error(status, op);
         goto error;
     }
-    result =
-        Py_BuildValue("(OOOOO)", d_x, d_h0, d_kernel, d_rk, d_bias ? (PyObject *)d_bias : Py_None);
+    result = Py_BuildValue("(OOOOO)", d_x ? (PyObject *)d_x : Py_None, d_h0, d_kernel, d_rk,
+                           d_bias ? (PyObject *)d_bias : Py_None);
 error:
     release_workspace(ws, ws_held);
     rnn_call_release(&c);
@@ -987,6 +990,23 @@ static PyObject *sum_squares(PyObject *self, PyObject *arg) {
     return PyFloat_FromDouble(total);
 }
 
+/* The flat index of x's first NaN or infinity (after conversion to float32), or None. The
+ * Python side checks arrays with it rather than with numpy.isfinite, which would allocate a
+ * boolean array of x's size. */
+static PyObject *find_nonfinite(PyObject *self, PyObject *arg) {
+    (void)self;
+    PyArrayObject *arr = convert_real(arg, "find_nonfinite", "x", NPY_FLOAT32);
+    if (!arr) return NULL;
+    const size_t n = size_of(arr);
+    size_t bad;
+    Py_BEGIN_ALLOW_THREADS;
+    bad = gp_find_nonfinite(data_of(arr), n);
+    Py_END_ALLOW_THREADS;
+    Py_DECREF(arr);
+    if (bad == n) Py_RETURN_NONE;
+    return PyLong_FromSize_t(bad);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Losses                                                                              */
 /* ---------------------------------------------------------------------------------- */
@@ -1004,12 +1024,13 @@ static int loss_config(const char *op, PyArrayObject *y_pred, gp_loss_config *cf
 }
 
 /* Converts y_pred (N, C), the targets (y_true (N, C), or labels (N) when sparse) and,
- * when d_obj is not NULL, d_per_row (N). Returns 0, or -1 with every reference released. */
-static int loss_arrays(const char *op, int sparse, PyObject *target_obj, PyObject *pred_obj,
-                       PyObject *d_obj, PyArrayObject **target, PyArrayObject **pred,
-                       PyArrayObject **d_per_row) {
+ * when d_obj is not NULL, d_per_row (N); the float arrays are scanned for NaN and Inf
+ * when `finite`. Returns 0, or -1 with every reference released. */
+static int loss_arrays(const char *op, int sparse, int finite, PyObject *target_obj,
+                       PyObject *pred_obj, PyObject *d_obj, PyArrayObject **target,
+                       PyArrayObject **pred, PyArrayObject **d_per_row) {
     *target = *d_per_row = NULL;
-    *pred = as_input(pred_obj, op, "y_pred", 2, "(rows, classes)");
+    *pred = as_array(pred_obj, op, "y_pred", 2, "(rows, classes)", finite);
     if (!*pred) return -1;
     const npy_intp rows[1] = {PyArray_DIM(*pred, 0)};
     if (sparse) {
@@ -1018,14 +1039,14 @@ static int loss_arrays(const char *op, int sparse, PyObject *target_obj, PyObjec
             Py_CLEAR(*target);
         }
     } else {
-        *target = as_input(target_obj, op, "y_true", 2, "(rows, columns)");
+        *target = as_array(target_obj, op, "y_true", 2, "(rows, columns)", finite);
         if (*target && check_shape(*target, op, "y_true", 2, PyArray_DIMS(*pred),
                                    "(the shape of y_pred)") < 0) {
             Py_CLEAR(*target);
         }
     }
     if (*target && d_obj) {
-        *d_per_row = as_input(d_obj, op, "d_per_row", 1, "(rows,)");
+        *d_per_row = as_array(d_obj, op, "d_per_row", 1, "(rows,)", finite);
         if (*d_per_row && check_shape(*d_per_row, op, "d_per_row", 1, rows, "(rows,)") < 0) {
             Py_CLEAR(*d_per_row);
         }
@@ -1041,14 +1062,14 @@ static PyObject *loss_call(PyObject *args, PyObject *kwargs, int sparse, int bac
     const char *op =
         sparse ? (backward ? "sparse_crossentropy_backward" : "sparse_crossentropy_forward")
                : (backward ? "loss_backward" : "loss_forward");
-    static char *kwlist[] = {"target",      "y_pred",          "d_per_row", "kind",
-                             "from_logits", "label_smoothing", "delta",     NULL};
+    static char *kwlist[] = {"target",          "y_pred", "d_per_row",    "kind", "from_logits",
+                             "label_smoothing", "delta",  "check_finite", NULL};
     PyObject *target_obj, *pred_obj, *d_obj = NULL;
-    int kind, from_logits;
+    int kind, from_logits, check_finite = 1;
     gp_loss_config cfg = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O$ipff", kwlist, &target_obj, &pred_obj,
-                                     &d_obj, &kind, &from_logits, &cfg.label_smoothing,
-                                     &cfg.delta)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O$ipffp", kwlist, &target_obj, &pred_obj,
+                                     &d_obj, &kind, &from_logits, &cfg.label_smoothing, &cfg.delta,
+                                     &check_finite)) {
         return NULL;
     }
     if (backward != (d_obj != NULL)) {
@@ -1059,7 +1080,8 @@ static PyObject *loss_call(PyObject *args, PyObject *kwargs, int sparse, int bac
     cfg.kind = (gp_loss_kind)kind;
     cfg.from_logits = from_logits;
     PyArrayObject *target, *pred, *d_per_row, *out = NULL;
-    if (loss_arrays(op, sparse, target_obj, pred_obj, d_obj, &target, &pred, &d_per_row) < 0) {
+    if (loss_arrays(op, sparse, check_finite, target_obj, pred_obj, d_obj, &target, &pred,
+                    &d_per_row) < 0) {
         return NULL;
     }
     if (loss_config(op, pred, &cfg) == 0) {
@@ -1165,6 +1187,8 @@ static PyMethodDef core_methods[] = {
     {"adagrad_update", (PyCFunction)(void (*)(void))adagrad_update, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.optimizers.Adagrad."},
     {"sum_squares", sum_squares, METH_O, "Sum of squares in double precision."},
+    {"find_nonfinite", find_nonfinite, METH_O,
+     "Flat index of the first NaN or Inf (as float32), or None."},
     {"loss_forward", (PyCFunction)(void (*)(void))loss_forward, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.losses."},
     {"loss_backward", (PyCFunction)(void (*)(void))loss_backward, METH_VARARGS | METH_KEYWORDS,

@@ -1596,6 +1596,14 @@ static void test_rnn_optional_arguments(void) {
               "%s: backward with d_initial_state NULL", f.name);
         RNN_SAME_GRADS("d_initial_state NULL");
 
+        /* d_x == NULL: allowed (the input gradient is skipped), nothing else changes. */
+        RNN_RESET_GRADS();
+        CHECK(rnn_bwd(&f, NULL, dh2, f.d_out, f.d_last) == GP_OK, "%s: backward with d_x NULL",
+              f.name);
+        CHECK(count_unequal(f.d_k, k_ref, f.n_k) == 0 && count_unequal(f.d_r, r_ref, f.n_r) == 0 &&
+                  count_unequal(f.d_b, b_ref, f.n_b) == 0 && count_unequal(dh2, f.d_h0, f.n_s) == 0,
+              "%s: d_x NULL changes the other gradients", f.name);
+
         /* d_outputs == NULL, then d_last_state == NULL, are the same as zeros. */
         float *dh_ref = falloc(f.n_s);
         for (int which = 0; which < 2; which++) {
@@ -1952,8 +1960,9 @@ static void test_rnn_status(void) {
         CHECK(gp_rnn_backward(&g, bw, ca, &in, dout, dlast, &ok) == GP_OK, "%s: backward valid",
               f.name);
         EXPECT_NULL(gp_rnn_backward(NULL, bw, ca, &in, dout, dlast, &ok), "backward gradients");
-        bad_g = g, bad_g.d_x = NULL;
-        EXPECT_NULL(gp_rnn_backward(&bad_g, bw, ca, &in, dout, dlast, &ok), "backward d_x");
+        bad_g = g, bad_g.d_x = NULL; /* optional: no input gradient wanted */
+        CHECK(gp_rnn_backward(&bad_g, bw, ca, &in, dout, dlast, &ok) == GP_OK,
+              "%s: backward with d_x NULL rejected", f.name);
         bad_g = g, bad_g.d_kernel = NULL;
         EXPECT_NULL(gp_rnn_backward(&bad_g, bw, ca, &in, dout, dlast, &ok), "backward d_kernel");
         bad_g = g, bad_g.d_recurrent_kernel = NULL;

@@ -330,10 +330,16 @@ class Layer:
             return 0.0
         return float(self.activity_regularizer(self._activity_outputs))
 
-    def _graph_backward(self, d_outputs):
+    def _graph_backward(self, d_outputs, input_gradient=True):
         """Backward for a model: d_outputs aligned with the outputs (None for an output
         that received no gradient). Returns (gradient of the main input, {keyword:
-        list of gradients})."""
+        list of gradients}).
+
+        ``input_gradient=False`` says that the model has no use for the gradient of the
+        main input (it is a model input, that is data). A layer for which that gradient
+        is expensive (the recurrent layers and the wrappers around them) then skips it
+        and returns None for it; the others may ignore the flag.
+        """
         d_out = self._with_activity_gradient(d_outputs[0])
         return self.backward(d_out), {}
 

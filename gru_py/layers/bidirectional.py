@@ -189,17 +189,19 @@ class Bidirectional(Wrapper):
             return out_f.shape[:-1] + (out_f.shape[-1] + out_b.shape[-1],)
         return out_f.shape
 
-    def backward(self, *d_outputs):
+    def backward(self, *d_outputs, input_gradient=True):
         """Backpropagates through the last ``training=True`` call.
 
         Args:
             *d_outputs: gradients aligned with the call's outputs (None for an output
                 that received none; trailing ones may be left out).
+            input_gradient: False skips the gradient w.r.t. the inputs (returned as
+                None), for inputs that are data.
 
         Returns:
-            ``(d_inputs, d_initial_states)``: (B, T, I), and a list with the forward
-            layer's initial-state gradients followed by the backward layer's. Parameter
-            gradients are added into ``self.gradients``.
+            ``(d_inputs, d_initial_states)``: (B, T, I) or None, and a list with the
+            forward layer's initial-state gradients followed by the backward layer's.
+            Parameter gradients are added into ``self.gradients``.
         """
         if self._saved is None:
             raise RuntimeError(f"{self.name}: backward needs a preceding call with training=True")
@@ -213,10 +215,13 @@ class Bidirectional(Wrapper):
             d_b = np.ascontiguousarray(d_b[:, ::-1])  # back into the processing order
         d_f = self.forward_layer._with_activity_gradient(d_f)
         d_b = self.backward_layer._with_activity_gradient(d_b)
-        d_x_f, d_initial_f = self.forward_layer.backward(d_f, *d_states[:forward_states])
-        d_x_b, d_initial_b = self.backward_layer.backward(d_b, *d_states[forward_states:])
+        d_x_f, d_initial_f = self.forward_layer.backward(
+            d_f, *d_states[:forward_states], input_gradient=input_gradient)
+        d_x_b, d_initial_b = self.backward_layer.backward(
+            d_b, *d_states[forward_states:], input_gradient=input_gradient)
         self._saved = None
-        return d_x_f + d_x_b, list(d_initial_f) + list(d_initial_b)
+        d_x = d_x_f + d_x_b if input_gradient else None
+        return d_x, list(d_initial_f) + list(d_initial_b)
 
     def compute_mask(self, inputs, mask=None):
         """The input's mask for each sequence output (None without return_sequences),
@@ -235,9 +240,9 @@ class Bidirectional(Wrapper):
         self._track_activity(outputs, training)
         return outputs
 
-    def _graph_backward(self, d_outputs):
+    def _graph_backward(self, d_outputs, input_gradient=True):
         d_outputs = [self._with_activity_gradient(d_outputs[0])] + list(d_outputs[1:])
-        d_x, d_initial = self.backward(*d_outputs)
+        d_x, d_initial = self.backward(*d_outputs, input_gradient=input_gradient)
         return d_x, ({"initial_state": d_initial} if self._given_initial_state else {})
 
     def get_config(self):

@@ -189,15 +189,16 @@ class RecurrentCell(Layer):
                         dropout_mask=None, recurrent_dropout_mask=None, buffers=None)
         return ops.gate_activations(out.cache)
 
-    def _sequence_backward(self, cache, d_outputs, d_last_states):
+    def _sequence_backward(self, cache, d_outputs, d_last_states, input_gradient=True):
         """Returns (d_x, list of d_initial_states); parameter gradients go into
-        self.gradients."""
+        self.gradients. d_x is None when ``input_gradient`` is False."""
         # Gradients that overflowed downstream (a diverging model) are let through: they
         # make NaN gradients here, which the model catches before any update.
         grads = ops.rnn_backward(
             cache, d_outputs, *d_last_states, d_kernel=self.gradients[0],
             d_recurrent_kernel=self.gradients[1],
-            d_bias=self.gradients[2] if self.use_bias else None, check_finite=False)
+            d_bias=self.gradients[2] if self.use_bias else None, check_finite=False,
+            input_gradient=input_gradient)
         initial = [grads.initial_state]
         if self.state_count == 2:
             initial.append(grads.initial_carry)

@@ -219,18 +219,20 @@ class RNN(Layer):
             output = last_h.copy() if self.return_state else last_h
         return (output, *states) if self.return_state else output
 
-    def backward(self, d_output, *d_states):
+    def backward(self, d_output, *d_states, input_gradient=True):
         """Backpropagates through the last ``training=True`` call.
 
         Args:
             d_output: gradient w.r.t. the output, (B, T, H) or (B, H), or None.
             *d_states: with ``return_state``, gradients w.r.t. the returned states
                 (None for a state that received none).
+            input_gradient: False skips the gradient w.r.t. the inputs (returned as
+                None), for inputs that are data; the other gradients are unchanged.
 
         Returns:
-            ``(d_inputs, d_initial_states)``: (B, T, I) and the flat list of (B, H)
-            gradients w.r.t. every initial state. Parameter gradients are added into
-            ``self.gradients``.
+            ``(d_inputs, d_initial_states)``: (B, T, I) or None, and the flat list of
+            (B, H) gradients w.r.t. every initial state. Parameter gradients are added
+            into ``self.gradients``.
         """
         if self._caches is None:
             raise RuntimeError(f"{self.name}: backward needs a preceding call with training=True")
@@ -249,8 +251,11 @@ class RNN(Layer):
                 d_output, d_states[h], self.name)
         d_initial = [None] * total
         for i in reversed(range(len(self.cells))):
+            # the cells above the first read the outputs of the one below: those
+            # gradients are always needed
             d_sequence, d_initial[slices[i]] = self.cells[i]._sequence_backward(
-                self._caches[i], d_sequence, d_states[slices[i]])
+                self._caches[i], d_sequence, d_states[slices[i]],
+                input_gradient=input_gradient or i > 0)
         self._caches = None  # caches can be large; one backward per forward
         return d_sequence, d_initial
 
@@ -288,9 +293,9 @@ class RNN(Layer):
         self._track_activity(outputs, training)
         return outputs
 
-    def _graph_backward(self, d_outputs):
+    def _graph_backward(self, d_outputs, input_gradient=True):
         d_x, d_initial = self.backward(self._with_activity_gradient(d_outputs[0]),
-                                       *d_outputs[1:])
+                                       *d_outputs[1:], input_gradient=input_gradient)
         return d_x, ({"initial_state": d_initial} if self._given_initial_state else {})
 
     def get_config(self):

@@ -68,16 +68,18 @@ class TimeDistributed(Wrapper):
         y = outputs[0]
         return y.reshape((B, T) + y.shape[1:])
 
-    def backward(self, d_output):
+    def backward(self, d_output, input_gradient=True):
         """Backpropagates through the last ``training=True`` call.
 
         Args:
             d_output: (B, T, ...) gradient w.r.t. the output.
+            input_gradient: False tells the wrapped layer that the gradient w.r.t. the
+                inputs is not needed (they are data); it may then skip it.
 
         Returns:
             (B, T, ...) gradient w.r.t. the inputs (None when the wrapped layer has no
-            input gradient, e.g. Embedding's integer ids). Parameter gradients are added
-            into ``self.gradients`` (the wrapped layer's).
+            input gradient, e.g. Embedding's integer ids, or skipped it). Parameter
+            gradients are added into ``self.gradients`` (the wrapped layer's).
         """
         if self._folded is None:
             raise RuntimeError(f"{self.name}: backward needs a preceding call with training=True")
@@ -87,9 +89,14 @@ class TimeDistributed(Wrapper):
             raise ValueError(
                 f"{self.name}: d_output must have shape ({B}, {T}, ...) like the output of "
                 f"the last call, got {shape}")
-        d_x, _ = self.layer._graph_backward([np.reshape(d_output, (B * T,) + shape[2:])])
+        d_x, _ = self.layer._graph_backward([np.reshape(d_output, (B * T,) + shape[2:])],
+                                            input_gradient=input_gradient)
         self._folded = None
         return None if d_x is None else d_x.reshape((B, T) + d_x.shape[1:])
+
+    def _graph_backward(self, d_outputs, input_gradient=True):
+        d_output = self._with_activity_gradient(d_outputs[0])
+        return self.backward(d_output, input_gradient=input_gradient), {}
 
 
 def _slice_shape(input_shape):

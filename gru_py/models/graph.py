@@ -121,7 +121,9 @@ class Graph:
                 continue  # nothing downstream of this call reaches the loss
             if d_outs[0] is None:
                 d_outs[0] = np.zeros_like(self._values[id(node.outputs[0])])
-            d_main, d_keyword = node.layer._graph_backward(d_outs)
+            # The gradient of a main input that is a model input (data) has no use.
+            from_data = all(isinstance(t.node.layer, InputLayer) for t in node.inputs)
+            d_main, d_keyword = node.layer._graph_backward(d_outs, input_gradient=not from_data)
             d_main = d_main if node.inputs_is_list else [d_main]
             for t, d in zip(node.inputs, d_main):
                 add(t, d)

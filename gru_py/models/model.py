@@ -19,6 +19,7 @@ import numpy as np
 from gru_py import _random, losses, optimizers
 from gru_py import callbacks as callbacks_module
 from gru_py import metrics as metrics_module
+from gru_py._native import _core
 from gru_py.layers.base import Layer, _unique_name
 from gru_py.models import data as data_utils
 from gru_py.models.graph import Graph
@@ -285,14 +286,14 @@ class Model(Layer):
         if len(outputs) != 1:
             raise NotImplementedError("models with several outputs cannot be trained yet")
         y_pred, mask = outputs[0], masks[0]
-        if not np.isfinite(y_pred).all():
+        if not _all_finite(y_pred):
             return float("nan"), y_pred, mask
         weights = losses.apply_mask(sample_weight, mask, self.loss.reduction)
-        loss_value, d_pred = self.loss.forward_backward(y, y_pred, weights)
+        loss_value, d_pred = self.loss._train_forward_backward(y, y_pred, weights)
         self._backward([d_pred])
         for layer in self._layer_list:
             layer.add_regularization_gradients()
-        if not all(np.isfinite(g).all() for _, g in self._trainable_pairs()):
+        if not all(_all_finite(g) for _, g in self._trainable_pairs()):
             # Finite predictions but overflowing gradients: diverging all the same.
             return float("nan"), y_pred, mask
         return loss_value + self._regularization_penalty(), y_pred, mask
@@ -313,7 +314,7 @@ class Model(Layer):
     def _test_step(self, arrays, y, sample_weight):
         outputs, masks = self._forward(arrays, training=False)
         y_pred, mask = outputs[0], masks[0]
-        if not np.isfinite(y_pred).all():  # a diverged model: report NaN, as Keras would
+        if not _all_finite(y_pred):  # a diverged model: report NaN, as Keras would
             self._loss_tracker.update_state(float("nan"), sample_weight=len(y))
             return
         weights = losses.apply_mask(sample_weight, mask, self.loss.reduction)
@@ -330,7 +331,7 @@ class Model(Layer):
             raise ValueError("y must be given to train or evaluate (the model has a loss)")
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float32)
-            if not np.isfinite(sample_weight).all():
+            if not _all_finite(sample_weight):
                 raise ValueError("sample_weight must contain only finite values")
         if class_weight is not None:
             if sample_weight is not None:
@@ -576,6 +577,12 @@ class Model(Layer):
         from gru_py import saving
 
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+
+def _all_finite(array):
+    """Whether every entry of array (as float32) is finite: the core's scan, which unlike
+    numpy.isfinite allocates nothing for a float32 array."""
+    return _core.find_nonfinite(array) is None
 
 
 def _as_list(value, argument):

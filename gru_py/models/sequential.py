@@ -99,8 +99,9 @@ class Sequential(Model):
 
     def _backward(self, d_outputs):
         d = d_outputs[0]
-        for layer in reversed(self._layers):
-            d, _ = layer._graph_backward([d])
+        for i in reversed(range(len(self._layers))):
+            # the first layer's input is the data: its gradient has no use
+            d, _ = self._layers[i]._graph_backward([d], input_gradient=i > 0)
 
     def get_config(self):
         from gru_py.layers import serialize
