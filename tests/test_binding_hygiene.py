@@ -384,12 +384,16 @@ def test_non_native_byte_order_accumulator_is_rejected_or_correct(entry, name):
                                err_msg=f"{entry} accumulated into a byte-swapped {name}")
 
 
-@pytest.mark.parametrize("shape, bad", [((0,), None), ((1,), 0), ((1000, 5), None),
-                                        ((1000, 5), 1023), ((1000, 5), 1024), ((1000, 5), 4999)])
+@pytest.mark.parametrize("shape, bad", [((0,), None), ((1,), 0), ((2000, 5), None),
+                                        ((2000, 5), 4095), ((2000, 5), 4096), ((2000, 5), 9999)])
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_find_nonfinite_gives_the_first_bad_flat_index(shape, bad, value):
-    """The scan goes by blocks of 1024 entries: hits at the edges of a block count."""
+    """The scan goes by blocks of 4096 entries: hits at the edges of a block count. The
+    largest finite floats, subnormals and negative zero are finite."""
     a = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    edge = np.array([np.finfo(np.float32).max, -np.finfo(np.float32).max,
+                     np.finfo(np.float32).smallest_subnormal, -0.0], dtype=np.float32)
+    a.flat[:min(a.size, 4)] = edge[:min(a.size, 4)]
     if bad is not None:
         a.flat[bad] = value
         a.flat[-1] = value  # a later hit does not hide the first
