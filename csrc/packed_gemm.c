@@ -43,6 +43,7 @@ typedef struct {
     size_t panel_floats; /* K * GP_PANEL: from one panel to the next */
     size_t depth;        /* k1 - k0 */
     size_t col;          /* the first panel's first column */
+    size_t panels;       /* panels in the tile */
     size_t c0, c1;       /* the columns to write */
     int accumulate;
 } tile;
@@ -55,8 +56,8 @@ static inline unsigned lane_mask(const tile *t, size_t col) {
 }
 
 /* Portable: one column at a time. */
-static void tile_scalar(const tile *t, size_t R, size_t P) {
-    for (size_t p = 0; p < P; p++) {
+static void tile_scalar(const tile *t, size_t R) {
+    for (size_t p = 0; p < t->panels; p++) {
         const unsigned mask = lane_mask(t, t->col + p * GP_PANEL);
         const float *b = t->b + p * t->panel_floats;
         for (size_t i = 0; i < R; i++) {
@@ -76,26 +77,28 @@ static void tile_scalar(const tile *t, size_t R, size_t P) {
 #ifdef GP_HAVE_X86_SIMD
 enum { MR_AVX512 = 8, PANELS_AVX512 = 2, MR_AVX2 = 6 };
 
-/* R x P tile with R and P constants after inlining, so that the accumulators live in
- * registers. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-tile_avx512_rp(const tile *t, const size_t R, const size_t P) {
+/* R x 2 panels, R constant after inlining, so that the accumulators live in registers.
+ * A tile of one panel computes its first panel twice and stores it once, which keeps to
+ * one kernel per row count; only the last panel of an odd count pays for that. */
+__attribute__((target("avx512f"), always_inline)) static inline void tile_avx512_r(const tile *t,
+                                                                                   const size_t R) {
     __m512 acc[MR_AVX512][PANELS_AVX512];
 #pragma GCC unroll 8
     for (size_t i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    const float *b0 = t->b, *b1 = t->b + t->panel_floats;
+    const float *b0 = t->b, *b1 = t->panels > 1 ? t->b + t->panel_floats : t->b;
     for (size_t kk = 0; kk < t->depth; kk++) {
         const __m512 v0 = _mm512_loadu_ps(b0 + kk * GP_PANEL);
-        const __m512 v1 = P > 1 ? _mm512_loadu_ps(b1 + kk * GP_PANEL) : v0;
+        const __m512 v1 = _mm512_loadu_ps(b1 + kk * GP_PANEL);
 #pragma GCC unroll 8
         for (size_t i = 0; i < R; i++) {
             const __m512 ai = _mm512_set1_ps(t->a[i * t->lda + kk]);
             acc[i][0] = _mm512_fmadd_ps(ai, v0, acc[i][0]);
-            if (P > 1) acc[i][1] = _mm512_fmadd_ps(ai, v1, acc[i][1]);
+            acc[i][1] = _mm512_fmadd_ps(ai, v1, acc[i][1]);
         }
     }
 #pragma GCC unroll 2
-    for (size_t p = 0; p < P; p++) {
+    for (size_t p = 0; p < PANELS_AVX512; p++) {
+        if (p >= t->panels) break;
         const size_t col = t->col + p * GP_PANEL;
         const __mmask16 m = (__mmask16)lane_mask(t, col);
 #pragma GCC unroll 8
@@ -114,31 +117,17 @@ tile_avx512_rp(const tile *t, const size_t R, const size_t P) {
         call;                                                                                      \
         break;
 
-__attribute__((target("avx512f"))) static void tile_avx512(const tile *t, size_t R, size_t P) {
-    if (P == 2) {
-        switch (R) {
-            GP_ROWS_CASE(1, tile_avx512_rp(t, 1, 2))
-            GP_ROWS_CASE(2, tile_avx512_rp(t, 2, 2))
-            GP_ROWS_CASE(3, tile_avx512_rp(t, 3, 2))
-            GP_ROWS_CASE(4, tile_avx512_rp(t, 4, 2))
-            GP_ROWS_CASE(5, tile_avx512_rp(t, 5, 2))
-            GP_ROWS_CASE(6, tile_avx512_rp(t, 6, 2))
-            GP_ROWS_CASE(7, tile_avx512_rp(t, 7, 2))
-        default:
-            tile_avx512_rp(t, 8, 2);
-        }
-        return;
-    }
+__attribute__((target("avx512f"))) static void tile_avx512(const tile *t, size_t R) {
     switch (R) {
-        GP_ROWS_CASE(1, tile_avx512_rp(t, 1, 1))
-        GP_ROWS_CASE(2, tile_avx512_rp(t, 2, 1))
-        GP_ROWS_CASE(3, tile_avx512_rp(t, 3, 1))
-        GP_ROWS_CASE(4, tile_avx512_rp(t, 4, 1))
-        GP_ROWS_CASE(5, tile_avx512_rp(t, 5, 1))
-        GP_ROWS_CASE(6, tile_avx512_rp(t, 6, 1))
-        GP_ROWS_CASE(7, tile_avx512_rp(t, 7, 1))
+        GP_ROWS_CASE(1, tile_avx512_r(t, 1))
+        GP_ROWS_CASE(2, tile_avx512_r(t, 2))
+        GP_ROWS_CASE(3, tile_avx512_r(t, 3))
+        GP_ROWS_CASE(4, tile_avx512_r(t, 4))
+        GP_ROWS_CASE(5, tile_avx512_r(t, 5))
+        GP_ROWS_CASE(6, tile_avx512_r(t, 6))
+        GP_ROWS_CASE(7, tile_avx512_r(t, 7))
     default:
-        tile_avx512_rp(t, 8, 1);
+        tile_avx512_r(t, 8);
     }
 }
 
@@ -178,8 +167,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2_
     }
 }
 
-__attribute__((target("avx2,fma"))) static void tile_avx2(const tile *t, size_t R, size_t P) {
-    (void)P; /* always 1 */
+__attribute__((target("avx2,fma"))) static void tile_avx2(const tile *t, size_t R) {
     switch (R) {
         GP_ROWS_CASE(1, tile_avx2_r(t, 1))
         GP_ROWS_CASE(2, tile_avx2_r(t, 2))
@@ -195,7 +183,7 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const tile *t, size_t 
 
 /* Rows and panels per tile of each micro-kernel. */
 typedef struct {
-    void (*run)(const tile *, size_t R, size_t P);
+    void (*run)(const tile *, size_t R);
     size_t rows, panels;
 } micro_kernel;
 
@@ -254,11 +242,12 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
                 .panel_floats = panel_floats,
                 .depth = k1 - k0,
                 .col = p * GP_PANEL,
+                .panels = P,
                 .c0 = c0,
                 .c1 = c1,
                 .accumulate = accumulate,
             };
-            mk.run(&t, rows - r < mk.rows ? rows - r : mk.rows, P);
+            mk.run(&t, rows - r < mk.rows ? rows - r : mk.rows);
         }
     }
 }
