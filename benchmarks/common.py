@@ -297,8 +297,10 @@ def _run_task(ctx, fn, args):
         ctx.result.update(status="error", reason=f"{type(exc).__name__}: {exc}",
                           traceback=traceback.format_exc())
     ctx.result["wall_s"] = wall = time.perf_counter() - t0
-    if busy0 is not None:
+    if busy0 is not None and ctx.result["status"] == "ok":
         # Cores other processes kept busy during the task (checks, warm-up and runs).
+        # Only for tasks that ran: the load counters tick every 10 ms, so over the
+        # microseconds of a task that was refused one tick reads as hundreds of cores.
         ctx.result["other_load_cores"] = max(
             0.0, (machine_busy_s() - busy0 - (own_cpu_s() - own0)) / wall)
     ctx.result["peak_rss_mb"] = peak_rss_mb()
