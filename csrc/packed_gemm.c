@@ -75,7 +75,9 @@ static void tile_scalar(const tile *t, size_t R) {
 }
 
 #ifdef GP_HAVE_X86_SIMD
-enum { MR_AVX512 = 8, PANELS_AVX512 = 2, MR_AVX2 = 6 };
+/* Tile shapes: rows x panels, and for a lone row (a matrix-vector product, which has no
+ * rows to keep several accumulators busy) the panels side by side. */
+enum { MR_AVX512 = 8, PANELS_AVX512 = 2, ROW_PANELS_AVX512 = 8, MR_AVX2 = 6, ROW_PANELS_AVX2 = 4 };
 
 /* R x 2 panels, R constant after inlining, so that the accumulators live in registers.
  * A tile of one panel computes its first panel twice and stores it once, which keeps to
@@ -131,6 +133,44 @@ __attribute__((target("avx512f"))) static void tile_avx512(const tile *t, size_t
     }
 }
 
+/* One row by P panels, P constant after inlining. */
+__attribute__((target("avx512f"), always_inline)) static inline void row_avx512_p(const tile *t,
+                                                                                  const size_t P) {
+    __m512 acc[ROW_PANELS_AVX512];
+#pragma GCC unroll 8
+    for (size_t p = 0; p < P; p++) acc[p] = _mm512_setzero_ps();
+    for (size_t kk = 0; kk < t->depth; kk++) {
+        const __m512 ak = _mm512_set1_ps(t->a[kk]);
+#pragma GCC unroll 8
+        for (size_t p = 0; p < P; p++) {
+            const __m512 v = _mm512_loadu_ps(t->b + p * t->panel_floats + kk * GP_PANEL);
+            acc[p] = _mm512_fmadd_ps(ak, v, acc[p]);
+        }
+    }
+#pragma GCC unroll 8
+    for (size_t p = 0; p < P; p++) {
+        const size_t col = t->col + p * GP_PANEL;
+        const __mmask16 m = (__mmask16)lane_mask(t, col);
+        __m512 v = acc[p];
+        if (t->accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t->c + col));
+        _mm512_mask_storeu_ps(t->c + col, m, v);
+    }
+}
+
+__attribute__((target("avx512f"))) static void row_avx512(const tile *t) {
+    switch (t->panels) {
+        GP_ROWS_CASE(1, row_avx512_p(t, 1))
+        GP_ROWS_CASE(2, row_avx512_p(t, 2))
+        GP_ROWS_CASE(3, row_avx512_p(t, 3))
+        GP_ROWS_CASE(4, row_avx512_p(t, 4))
+        GP_ROWS_CASE(5, row_avx512_p(t, 5))
+        GP_ROWS_CASE(6, row_avx512_p(t, 6))
+        GP_ROWS_CASE(7, row_avx512_p(t, 7))
+    default:
+        row_avx512_p(t, 8);
+    }
+}
+
 /* The AVX2 lanes [8 h, 8 h + 8) of a panel's lane mask, as a maskload/maskstore mask. */
 __attribute__((target("avx2,fma"))) static inline __m256i half_mask(unsigned mask, int h) {
     const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -178,22 +218,68 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const tile *t, size_t 
         tile_avx2_r(t, 6);
     }
 }
+/* One row by P panels, P constant after inlining; a panel is two vectors. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void row_avx2_p(const tile *t,
+                                                                                 const size_t P) {
+    __m256 acc[ROW_PANELS_AVX2][2];
+#pragma GCC unroll 4
+    for (size_t p = 0; p < P; p++) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
+    for (size_t kk = 0; kk < t->depth; kk++) {
+        const __m256 ak = _mm256_broadcast_ss(t->a + kk);
+#pragma GCC unroll 4
+        for (size_t p = 0; p < P; p++) {
+            const float *b = t->b + p * t->panel_floats + kk * GP_PANEL;
+            acc[p][0] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(b), acc[p][0]);
+            acc[p][1] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(b + 8), acc[p][1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (size_t p = 0; p < P; p++) {
+        const size_t col = t->col + p * GP_PANEL;
+        const unsigned mask = lane_mask(t, col);
+        for (int h = 0; h < 2; h++) {
+            const __m256i m = half_mask(mask, h);
+            float *dst = t->c + col + 8 * h;
+            __m256 v = acc[p][h];
+            if (t->accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(dst, m));
+            _mm256_maskstore_ps(dst, m, v);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void row_avx2(const tile *t) {
+    switch (t->panels) {
+        GP_ROWS_CASE(1, row_avx2_p(t, 1))
+        GP_ROWS_CASE(2, row_avx2_p(t, 2))
+        GP_ROWS_CASE(3, row_avx2_p(t, 3))
+    default:
+        row_avx2_p(t, 4);
+    }
+}
 #undef GP_ROWS_CASE
 #endif /* GP_HAVE_X86_SIMD */
 
 /* Rows and panels per tile of each micro-kernel. */
+static void row_scalar(const tile *t) {
+    tile_scalar(t, 1);
+}
+
+/* Rows and panels per tile of each micro-kernel, and panels per tile of a lone row. */
 typedef struct {
     void (*run)(const tile *, size_t R);
     size_t rows, panels;
+    void (*run_row)(const tile *);
+    size_t row_panels;
 } micro_kernel;
 
 static micro_kernel kernel_for(gp_isa isa) {
 #ifdef GP_HAVE_X86_SIMD
-    if (isa == GP_ISA_AVX512) return (micro_kernel){tile_avx512, MR_AVX512, PANELS_AVX512};
-    if (isa == GP_ISA_AVX2) return (micro_kernel){tile_avx2, MR_AVX2, 1};
+    if (isa == GP_ISA_AVX512)
+        return (micro_kernel){tile_avx512, MR_AVX512, PANELS_AVX512, row_avx512, ROW_PANELS_AVX512};
+    if (isa == GP_ISA_AVX2) return (micro_kernel){tile_avx2, MR_AVX2, 1, row_avx2, ROW_PANELS_AVX2};
 #endif
     (void)isa;
-    return (micro_kernel){tile_scalar, 4, 1};
+    return (micro_kernel){tile_scalar, 4, 1, row_scalar, 1};
 }
 
 static int isa_supported(gp_isa isa) {
@@ -230,8 +316,9 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
     if (c0 == c1 || !rows) return;
     const micro_kernel mk = kernel_for(gp_packed_isa());
     const size_t panel_floats = b.k * GP_PANEL, last = (c1 - 1) / GP_PANEL;
-    for (size_t p = c0 / GP_PANEL; p <= last; p += mk.panels) {
-        const size_t P = last - p + 1 < mk.panels ? last - p + 1 : mk.panels;
+    const size_t panels = rows == 1 ? mk.row_panels : mk.panels;
+    for (size_t p = c0 / GP_PANEL; p <= last; p += panels) {
+        const size_t P = last - p + 1 < panels ? last - p + 1 : panels;
         for (size_t r = 0; r < rows; r += mk.rows) {
             const tile t = {
                 .c = c + r * ldc,
@@ -247,7 +334,11 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
                 .c1 = c1,
                 .accumulate = accumulate,
             };
-            mk.run(&t, rows - r < mk.rows ? rows - r : mk.rows);
+            if (rows == 1) {
+                mk.run_row(&t);
+            } else {
+                mk.run(&t, rows - r < mk.rows ? rows - r : mk.rows);
+            }
         }
     }
 }

@@ -210,22 +210,22 @@ static const float *gate_mask(gate_masks m, size_t g) {
 
 /*
  * A kernel as the products of a call read it: op(K) is K itself, the input kernel W
- * (I, G*H) or the recurrent kernel U (H, G*H) forward, or U^T backward. Several rows
- * multiply its packed copy (packed_gemm.h), made once per call; a single row's
- * matrix-vector product reads K where it lies, which needs no copy.
+ * (I, G*H) or the recurrent kernel U (H, G*H) forward, or U^T backward. The products
+ * multiply its packed copy (packed_gemm.h), made once per call; a batch of one row whose
+ * call is too short to pay for that copy reads K where it lies (matrix-vector products).
  */
 typedef struct {
     const float *k; /* K, row stride gh */
     size_t gh;
     int transposed;   /* op(K) = K^T */
-    gp_packed packed; /* op(K) packed; .data NULL for a batch of one row */
+    gp_packed packed; /* op(K) packed, or .data NULL */
 } kernel_operand;
 
 /* C[:, c0:c1] = A[:, k0:k1] op(K)[k0:k1, c0:c1], or += with `accumulate`, for `rows` rows;
  * indices are absolute, as in gp_packed_gemm. */
 static void operand_gemm(float *c, size_t ldc, const float *a, size_t lda, const kernel_operand *u,
                          size_t rows, size_t k0, size_t k1, size_t c0, size_t c1, int accumulate) {
-    if (u->packed.data && rows > 1) {
+    if (u->packed.data) {
         gp_packed_gemm(c, ldc, a, lda, u->packed, rows, k0, k1, c0, c1, accumulate);
         return;
     }
@@ -243,6 +243,15 @@ static kernel_operand operand_for(const float *K, size_t rows, size_t gh, int tr
         u.packed.data = packed;
     }
     return u;
+}
+
+/* Packs into `packed` the panels of K (k, n), row stride n, whose first column is in
+ * [c0, c1): jobs whose ranges cover [0, n) between them pack each panel once. */
+static void pack_columns(float *packed, const float *K, size_t k, size_t n, size_t c0, size_t c1) {
+    const size_t j0 = (c0 + GP_PANEL - 1) / GP_PANEL * GP_PANEL;
+    size_t j1 = (c1 + GP_PANEL - 1) / GP_PANEL * GP_PANEL;
+    if (j1 > n) j1 = n;
+    if (j0 < j1) gp_packed_pack(packed + j0 * k, K + j0, n, k, j1 - j0, 0);
 }
 
 /* rec[:, g0*H : g1*H] = for each gate g: (h * rm_g) U_g, or h U for all those gates at
@@ -306,19 +315,26 @@ static float *product_target(const step_fwd *s, const gp_rnn_config *cfg) {
     return cfg->cell == GP_CELL_SIMPLE_RNN ? s->h_next : s->rec;
 }
 
-/* Columns [c0, c1) of the step's recurrent products h_prev U (every gate's columns side by
- * side), or all of them with recurrent dropout, one product per gate. The GRU's
- * reset_before candidate needs r first: its update takes that product itself. */
-static void step_product(const step_fwd *s, const gp_rnn_config *cfg, size_t c0, size_t c1) {
-    const size_t H = cfg->units, G = gp_rnn_gate_count(cfg->cell), gh = G * H;
-    float *dst = product_target(s, cfg);
-    if (c0 == 0 && c1 == gh) {
-        const size_t gates = cfg->cell == GP_CELL_GRU && !cfg->reset_after ? 2 : G;
-        recurrent_product(dst, s->h_prev, s->U, s->rows, H, 0, gates, s->rm, s->hm, s->hm_stride);
-        return;
-    }
+/* The step's recurrent products h_prev U (every gate's columns side by side), or with
+ * recurrent dropout one product per gate. The GRU's reset_before candidate needs r first:
+ * its update takes that product itself. */
+static void step_product(const step_fwd *s, const gp_rnn_config *cfg) {
+    const size_t G = gp_rnn_gate_count(cfg->cell);
+    const size_t gates = cfg->cell == GP_CELL_GRU && !cfg->reset_after ? 2 : G;
+    recurrent_product(product_target(s, cfg), s->h_prev, s->U, s->rows, cfg->units, 0, gates, s->rm,
+                      s->hm, s->hm_stride);
+}
+
+/* Only the products that the update of the step's units [u0, u1) reads: columns
+ * [g*H + u0, g*H + u1) of every gate g. (Not for recurrent dropout or the reset_before
+ * candidate, whose products need more than the units' own inputs.) */
+static void step_product_of_units(const step_fwd *s, const gp_rnn_config *cfg) {
+    const size_t H = cfg->units, G = gp_rnn_gate_count(cfg->cell);
     GP_ASSERT(!s->rm.base && (cfg->cell != GP_CELL_GRU || cfg->reset_after));
-    operand_gemm(dst, gh, s->h_prev, H, s->U, s->rows, 0, H, c0, c1, 0);
+    for (size_t g = 0; g < G; g++) {
+        operand_gemm(product_target(s, cfg), G * H, s->h_prev, H, s->U, s->rows, 0, H,
+                     g * H + s->u0, g * H + s->u1, 0);
+    }
 }
 
 /* dst[u0:u1] = x[u0:u1] + rec[u0:u1] (+ bias[u0:u1]) for one gate block of one row. */
@@ -428,19 +444,19 @@ static void step_update(const step_fwd *s, const gp_rnn_config *cfg) {
 /*
  * The jobs of one forward split the batch rows: each runs the whole time loop over its
  * rows, with no synchronisation. A single sequence has no rows to split, so its jobs split
- * each step's work instead: the recurrent products by columns, then the gate math and
- * state updates by hidden units (not the GRU's reset_before candidate, nor dropout, whose
- * scratch rows the jobs would share). Each part needs all of the part before, so the work
- * becomes a queue of chunks taken in order; a job starts a chunk once every chunk of the
- * phase before is done. A job whose sibling has no core (a busy machine) finds the
- * sibling's chunks unclaimed and does them itself, so no job waits for a thread that is
- * not running.
+ * each step's work instead, by hidden units: the recurrent products that those units'
+ * gates read, then their gate math and state update (not the GRU's reset_before
+ * candidate, nor dropout, whose products need more than a job's own units). Each step
+ * needs every unit of the step before, so the work becomes a queue of chunks taken in
+ * order; a job starts a chunk once every chunk of the phase before is done. A job whose sibling has
+ * no core (a busy machine) finds the sibling's chunks unclaimed and does them itself, so no job
+ * waits for a thread that is not running.
  */
 typedef struct {
     atomic_size_t claimed; /* chunks handed out */
     atomic_size_t done;    /* chunks finished */
-    size_t per_phase;      /* chunks per phase: the projection, then two per step */
-    size_t total;          /* per_phase * (2T + 1) */
+    size_t per_phase;      /* chunks per phase: the projection, then one per step */
+    size_t total;          /* per_phase * (T + 1) */
 } chunk_queue;
 
 /* One job of the forward: batch rows [b0, b1), hidden units [u0, u1) (all of them when
@@ -464,6 +480,7 @@ typedef struct {
     float *xw;                   /* (T, B, G*H) input projections, written by the job */
     int per_step;                /* 1: xw holds one timestep's, (B, G*H) */
     const kernel_operand *W, *U; /* the input and recurrent kernels */
+    float *u_panels;             /* where a split sequence's jobs pack U (phase 0) */
     size_t input_masks;          /* distinct input dropout masks: 0, 1 or G */
     const float *in_bias;        /* (G*H) or NULL */
     const float *rec_bias;       /* GRU (3H) or NULL */
@@ -608,7 +625,7 @@ static void rnn_forward_rows(void *arg) {
         const size_t t = input_column(job->cfg, k);
         if (job->per_step) project_inputs(job, rows, t, t + 1, 0, gh);
         const step_fwd step = step_at(job, rows, k);
-        step_product(&step, job->cfg, 0, job->s->gh);
+        step_product(&step, job->cfg);
         finish_step(job, &step, k);
     }
 }
@@ -623,9 +640,11 @@ static void wait_for_chunks(chunk_queue *q, size_t count) {
 
 /*
  * A job that splits a single sequence: takes chunks from the queue until none is left.
- * Phase 0 is the input projection (by columns) and the initial states (by units); then
- * each step k is two phases, its recurrent products by columns, which read every unit
- * of the last state, and its update by units, which reads every column of the products.
+ * Phase 0 packs the recurrent kernel and projects the inputs (by columns) and sets the
+ * initial states (by units); then phase k + 1 is step k, split by hidden units: a chunk
+ * computes the recurrent products that its units' update reads, then that update. Each
+ * step reads every unit of the state before it, so it waits for the whole phase before;
+ * that is the one barrier per step.
  */
 static void rnn_forward_chunks(void *arg) {
     const rnn_forward_job *shared = arg;
@@ -642,16 +661,13 @@ static void rnn_forward_chunks(void *arg) {
         job.u0 = H * part / parts;
         job.u1 = H * (part + 1) / parts;
         if (phase == 0) {
+            pack_columns(job.u_panels, job.in->recurrent_kernel, H, gh, c0, c1);
             project_inputs(&job, rows, 0, job.cfg->steps, c0, c1);
             fill_initial(&job, rows);
         } else {
-            const size_t k = (phase - 1) / 2;
-            const step_fwd step = step_at(&job, rows, k);
-            if (phase % 2) {
-                step_product(&step, job.cfg, c0, c1);
-            } else {
-                finish_step(&job, &step, k);
-            }
+            const step_fwd step = step_at(&job, rows, phase - 1);
+            step_product_of_units(&step, job.cfg);
+            finish_step(&job, &step, phase - 1);
         }
         atomic_fetch_add(&q->done, 1);
     }
@@ -694,7 +710,10 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *packed_w = hm + s.bh;
     float *packed_u = packed_w + s.packed_w, *after = packed_u + s.packed_u;
     const kernel_operand W = operand_for(in->kernel, cfg->input_size, s.gh, 0, packed_w, B);
-    const kernel_operand U = operand_for(in->recurrent_kernel, H, s.gh, 0, packed_u, B);
+    const size_t chunks = unit_chunks(cfg, &s);
+    kernel_operand U = operand_for(in->recurrent_kernel, H, s.gh, 0, packed_u, B);
+    /* A single sequence split between jobs has them pack U in its first phase. */
+    if (chunks > 1) U.packed.data = packed_u;
     float *xm = training && cfg->input_dropout ? cache + s.S * s.states + s.rows * s.W : after;
     if (!training && cfg->input_dropout) after += s.x_size;
     float *h_states = training ? cache : after;
@@ -724,14 +743,14 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
         .xw = xw,
         .W = &W,
         .U = &U,
+        .u_panels = packed_u,
         .input_masks = input_mask_count(in, cfg, &s),
         .in_bias = cfg->use_bias ? in->bias : NULL,
         .rec_bias = cfg->use_bias && cfg->reset_after ? in->bias + 3 * H : NULL,
     };
     const size_t count = gp_parallel_jobs(B, s.rows * H);
-    const size_t chunks = unit_chunks(cfg, &s);
     if (chunks > 1) {
-        chunk_queue queue = {.per_phase = chunks, .total = chunks * (2 * T + 1)};
+        chunk_queue queue = {.per_phase = chunks, .total = chunks * (T + 1)};
         atomic_init(&queue.claimed, 0);
         atomic_init(&queue.done, 0);
         for (size_t i = 0; i < chunks; i++) {
