@@ -113,24 +113,38 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
     }
 }
 
-/* A case of a switch on the row count R that runs `call`, written with R constant. */
-#define GP_ROWS_CASE(R, call)                                                                      \
-    case R:                                                                                        \
-        call;                                                                                      \
-        break;
+/* Calls kernel(t, n) with n a constant: n itself for n < max, else max. Each of the
+ * micro-kernels below is inlined once per constant, so that its accumulators, as many as
+ * the tile holds, live in registers. max is 4, 6 or 8. */
+#define GP_CALL_WITH_CONSTANT(kernel, t, n, max)                                                   \
+    switch ((n) < (max) ? (n) : (max)) {                                                           \
+    case 1:                                                                                        \
+        kernel(t, 1);                                                                              \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        kernel(t, 2);                                                                              \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        kernel(t, 3);                                                                              \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        kernel(t, (4 <= (max) ? 4 : (max)));                                                       \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        kernel(t, (5 <= (max) ? 5 : (max)));                                                       \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        kernel(t, (6 <= (max) ? 6 : (max)));                                                       \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        kernel(t, (7 <= (max) ? 7 : (max)));                                                       \
+        break;                                                                                     \
+    default:                                                                                       \
+        kernel(t, (max));                                                                          \
+    }
 
 __attribute__((target("avx512f"))) static void tile_avx512(const tile *t, size_t R) {
-    switch (R) {
-        GP_ROWS_CASE(1, tile_avx512_r(t, 1))
-        GP_ROWS_CASE(2, tile_avx512_r(t, 2))
-        GP_ROWS_CASE(3, tile_avx512_r(t, 3))
-        GP_ROWS_CASE(4, tile_avx512_r(t, 4))
-        GP_ROWS_CASE(5, tile_avx512_r(t, 5))
-        GP_ROWS_CASE(6, tile_avx512_r(t, 6))
-        GP_ROWS_CASE(7, tile_avx512_r(t, 7))
-    default:
-        tile_avx512_r(t, 8);
-    }
+    GP_CALL_WITH_CONSTANT(tile_avx512_r, t, R, MR_AVX512);
 }
 
 /* One row by P panels, P constant after inlining. */
@@ -158,17 +172,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void row_avx512_
 }
 
 __attribute__((target("avx512f"))) static void row_avx512(const tile *t) {
-    switch (t->panels) {
-        GP_ROWS_CASE(1, row_avx512_p(t, 1))
-        GP_ROWS_CASE(2, row_avx512_p(t, 2))
-        GP_ROWS_CASE(3, row_avx512_p(t, 3))
-        GP_ROWS_CASE(4, row_avx512_p(t, 4))
-        GP_ROWS_CASE(5, row_avx512_p(t, 5))
-        GP_ROWS_CASE(6, row_avx512_p(t, 6))
-        GP_ROWS_CASE(7, row_avx512_p(t, 7))
-    default:
-        row_avx512_p(t, 8);
-    }
+    GP_CALL_WITH_CONSTANT(row_avx512_p, t, t->panels, ROW_PANELS_AVX512);
 }
 
 /* The AVX2 lanes [8 h, 8 h + 8) of a panel's lane mask, as a maskload/maskstore mask. */
@@ -208,15 +212,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2_
 }
 
 __attribute__((target("avx2,fma"))) static void tile_avx2(const tile *t, size_t R) {
-    switch (R) {
-        GP_ROWS_CASE(1, tile_avx2_r(t, 1))
-        GP_ROWS_CASE(2, tile_avx2_r(t, 2))
-        GP_ROWS_CASE(3, tile_avx2_r(t, 3))
-        GP_ROWS_CASE(4, tile_avx2_r(t, 4))
-        GP_ROWS_CASE(5, tile_avx2_r(t, 5))
-    default:
-        tile_avx2_r(t, 6);
-    }
+    GP_CALL_WITH_CONSTANT(tile_avx2_r, t, R, MR_AVX2);
 }
 /* One row by P panels, P constant after inlining; a panel is two vectors. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void row_avx2_p(const tile *t,
@@ -248,15 +244,9 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void row_avx2_p
 }
 
 __attribute__((target("avx2,fma"))) static void row_avx2(const tile *t) {
-    switch (t->panels) {
-        GP_ROWS_CASE(1, row_avx2_p(t, 1))
-        GP_ROWS_CASE(2, row_avx2_p(t, 2))
-        GP_ROWS_CASE(3, row_avx2_p(t, 3))
-    default:
-        row_avx2_p(t, 4);
-    }
+    GP_CALL_WITH_CONSTANT(row_avx2_p, t, t->panels, ROW_PANELS_AVX2);
 }
-#undef GP_ROWS_CASE
+#undef GP_CALL_WITH_CONSTANT
 #endif /* GP_HAVE_X86_SIMD */
 
 /* Rows and panels per tile of each micro-kernel. */
