@@ -33,14 +33,18 @@ void gp_packed_pack(float *packed, const float *b, size_t ldb, size_t k, size_t 
     }
 }
 
-/* One tile: rows of A and C from a and c, panels from the one at column `col`. */
+/* One tile: rows of A and C from a and c, panels from the one at column `col`. Row i's
+ * element k of A is a[i * lda + k * a_step], row k of a panel b[k * b_step]: packed,
+ * a_step = 1 and b_step = GP_PANEL; for C += A^T B with A and B row-major, a_step and
+ * b_step are their row strides and lda = 1. */
 typedef struct {
     float *c;
     size_t ldc;
-    const float *a; /* column k0 of the tile's first row */
-    size_t lda;
+    const float *a; /* element k0 of the tile's first row */
+    size_t lda, a_step;
     const float *b;      /* the first panel, at its row k0 */
-    size_t panel_floats; /* K * GP_PANEL: from one panel to the next */
+    size_t b_step;       /* from one row of a panel to the next */
+    size_t panel_floats; /* from one panel to the next */
     size_t depth;        /* k1 - k0 */
     size_t col;          /* the first panel's first column */
     size_t panels;       /* panels in the tile */
@@ -65,7 +69,7 @@ static void tile_scalar(const tile *t, size_t R) {
                 if (!(mask >> j & 1u)) continue;
                 float sum = 0.0f;
                 for (size_t kk = 0; kk < t->depth; kk++) {
-                    sum += t->a[i * t->lda + kk] * b[kk * GP_PANEL + j];
+                    sum += t->a[i * t->lda + kk * t->a_step] * b[kk * t->b_step + j];
                 }
                 float *dst = t->c + i * t->ldc + t->col + p * GP_PANEL + j;
                 *dst = t->accumulate ? *dst + sum : sum;
@@ -87,13 +91,13 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
     __m512 acc[MR_AVX512][PANELS_AVX512];
 #pragma GCC unroll 8
     for (size_t i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    const float *b0 = t->b, *b1 = t->panels > 1 ? t->b + t->panel_floats : t->b;
-    for (size_t kk = 0; kk < t->depth; kk++) {
-        const __m512 v0 = _mm512_loadu_ps(b0 + kk * GP_PANEL);
-        const __m512 v1 = _mm512_loadu_ps(b1 + kk * GP_PANEL);
+    const float *b0 = t->b, *b1 = t->panels > 1 ? t->b + t->panel_floats : t->b, *a = t->a;
+    for (size_t kk = 0; kk < t->depth; kk++, a += t->a_step, b0 += t->b_step, b1 += t->b_step) {
+        const __m512 v0 = _mm512_loadu_ps(b0);
+        const __m512 v1 = _mm512_loadu_ps(b1);
 #pragma GCC unroll 8
         for (size_t i = 0; i < R; i++) {
-            const __m512 ai = _mm512_set1_ps(t->a[i * t->lda + kk]);
+            const __m512 ai = _mm512_set1_ps(a[i * t->lda]);
             acc[i][0] = _mm512_fmadd_ps(ai, v0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, v1, acc[i][1]);
         }
@@ -154,10 +158,10 @@ __attribute__((target("avx512f"), always_inline)) static inline void row_avx512_
 #pragma GCC unroll 8
     for (size_t p = 0; p < P; p++) acc[p] = _mm512_setzero_ps();
     for (size_t kk = 0; kk < t->depth; kk++) {
-        const __m512 ak = _mm512_set1_ps(t->a[kk]);
+        const __m512 ak = _mm512_set1_ps(t->a[kk * t->a_step]);
 #pragma GCC unroll 8
         for (size_t p = 0; p < P; p++) {
-            const __m512 v = _mm512_loadu_ps(t->b + p * t->panel_floats + kk * GP_PANEL);
+            const __m512 v = _mm512_loadu_ps(t->b + p * t->panel_floats + kk * t->b_step);
             acc[p] = _mm512_fmadd_ps(ak, v, acc[p]);
         }
     }
@@ -188,12 +192,13 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2_
     __m256 acc[MR_AVX2][2];
 #pragma GCC unroll 6
     for (size_t i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (size_t kk = 0; kk < t->depth; kk++) {
-        const __m256 v0 = _mm256_loadu_ps(t->b + kk * GP_PANEL);
-        const __m256 v1 = _mm256_loadu_ps(t->b + kk * GP_PANEL + 8);
+    const float *a = t->a, *b = t->b;
+    for (size_t kk = 0; kk < t->depth; kk++, a += t->a_step, b += t->b_step) {
+        const __m256 v0 = _mm256_loadu_ps(b);
+        const __m256 v1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
         for (size_t i = 0; i < R; i++) {
-            const __m256 ai = _mm256_broadcast_ss(t->a + i * t->lda + kk);
+            const __m256 ai = _mm256_broadcast_ss(a + i * t->lda);
             acc[i][0] = _mm256_fmadd_ps(ai, v0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, v1, acc[i][1]);
         }
@@ -221,10 +226,10 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void row_avx2_p
 #pragma GCC unroll 4
     for (size_t p = 0; p < P; p++) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
     for (size_t kk = 0; kk < t->depth; kk++) {
-        const __m256 ak = _mm256_broadcast_ss(t->a + kk);
+        const __m256 ak = _mm256_broadcast_ss(t->a + kk * t->a_step);
 #pragma GCC unroll 4
         for (size_t p = 0; p < P; p++) {
-            const float *b = t->b + p * t->panel_floats + kk * GP_PANEL;
+            const float *b = t->b + p * t->panel_floats + kk * t->b_step;
             acc[p][0] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(b), acc[p][0]);
             acc[p][1] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(b + 8), acc[p][1]);
         }
@@ -300,30 +305,21 @@ int gp_packed_force_isa(gp_isa isa) {
     return 0;
 }
 
-void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed b, size_t rows,
-                    size_t k0, size_t k1, size_t c0, size_t c1, int accumulate) {
-    GP_ASSERT(k0 <= k1 && k1 <= b.k && c0 <= c1 && c1 <= b.n);
-    if (c0 == c1 || !rows) return;
+/* Runs the tiles of `rows` rows and columns [c0, c1) of C, from the template `base`
+ * whose a, b and c point at row 0 and panel 0. Every panel is used by all row tiles
+ * before the next is touched, so it stays in L1 or L2. */
+static void run_tiles(tile base, size_t rows) {
     const micro_kernel mk = kernel_for(gp_packed_isa());
-    const size_t panel_floats = b.k * GP_PANEL, last = (c1 - 1) / GP_PANEL;
+    const size_t last = (base.c1 - 1) / GP_PANEL;
     const size_t panels = rows == 1 ? mk.row_panels : mk.panels;
-    for (size_t p = c0 / GP_PANEL; p <= last; p += panels) {
-        const size_t P = last - p + 1 < panels ? last - p + 1 : panels;
+    for (size_t p = base.c0 / GP_PANEL; p <= last; p += panels) {
         for (size_t r = 0; r < rows; r += mk.rows) {
-            const tile t = {
-                .c = c + r * ldc,
-                .ldc = ldc,
-                .a = a + r * lda + k0,
-                .lda = lda,
-                .b = b.data + p * panel_floats + k0 * GP_PANEL,
-                .panel_floats = panel_floats,
-                .depth = k1 - k0,
-                .col = p * GP_PANEL,
-                .panels = P,
-                .c0 = c0,
-                .c1 = c1,
-                .accumulate = accumulate,
-            };
+            tile t = base;
+            t.c = base.c + r * base.ldc;
+            t.a = base.a + r * base.lda;
+            t.b = base.b + p * base.panel_floats;
+            t.col = p * GP_PANEL;
+            t.panels = last - p + 1 < panels ? last - p + 1 : panels;
             if (rows == 1) {
                 mk.run_row(&t);
             } else {
@@ -331,4 +327,43 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
             }
         }
     }
+}
+
+void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed b, size_t rows,
+                    size_t k0, size_t k1, size_t c0, size_t c1, int accumulate) {
+    GP_ASSERT(k0 <= k1 && k1 <= b.k && c0 <= c1 && c1 <= b.n);
+    if (c0 == c1 || !rows) return;
+    run_tiles((tile){.c = c,
+                     .ldc = ldc,
+                     .a = a + k0,
+                     .lda = lda,
+                     .a_step = 1,
+                     .b = b.data + k0 * GP_PANEL,
+                     .b_step = GP_PANEL,
+                     .panel_floats = b.k * GP_PANEL,
+                     .depth = k1 - k0,
+                     .c0 = c0,
+                     .c1 = c1,
+                     .accumulate = accumulate},
+              rows);
+}
+
+void gp_gemm_at_b(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                  size_t m, size_t n, size_t k) {
+    GP_ASSERT(n % GP_PANEL == 0);
+    if (!m || !n) return;
+    /* C's row i is A's column i: its element k is a[k * lda + i] */
+    run_tiles((tile){.c = c,
+                     .ldc = ldc,
+                     .a = a,
+                     .lda = 1,
+                     .a_step = lda,
+                     .b = b,
+                     .b_step = ldb,
+                     .panel_floats = GP_PANEL,
+                     .depth = k,
+                     .c0 = 0,
+                     .c1 = n,
+                     .accumulate = 1},
+              m);
 }

@@ -43,6 +43,14 @@ void gp_packed_pack(float *packed, const float *b, size_t ldb, size_t k, size_t 
 void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed b, size_t rows,
                     size_t k0, size_t k1, size_t c0, size_t c1, int accumulate);
 
+/*
+ * C (m, n) += A^T B for row-major A (k, m) and B (k, n), row strides lda and ldb: the
+ * weight gradients of k rows, accumulated while the rows are in cache. B is read where it
+ * lies, so n must be a multiple of GP_PANEL.
+ */
+void gp_gemm_at_b(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                  size_t m, size_t n, size_t k);
+
 /* The micro-kernel in use: the best this CPU supports, unless a test forced another. */
 gp_isa gp_packed_isa(void);
 

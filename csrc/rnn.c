@@ -927,6 +927,14 @@ static void simple_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
 /* The backward time loop and the weight gradients                                     */
 /* ---------------------------------------------------------------------------------- */
 
+/* Where a job accumulates the weight gradients of its rows step by step (see
+ * step_weight_gradients), or all NULL when they are one GEMM each after the time loop. */
+typedef struct {
+    float *d_kernel;           /* (I, G*H) */
+    float *d_recurrent_kernel; /* (H, G*H) */
+    float *d_bias;             /* (G*H), then the GRU's recurrent bias (3H); NULL without bias */
+} weight_gradients;
+
 /* One job of the backward: the whole reverse time loop for batch rows [b0, b1). */
 typedef struct {
     const gp_rnn_config *cfg;
@@ -942,7 +950,37 @@ typedef struct {
     const float *cache;
     const float *d_outputs, *d_last_state; /* (B, T, H), (S, B, H), or NULL */
     float *d_x;                            /* (B, T, I) written */
+    weight_gradients acc; /* per-step weight gradients: where this job adds its own */
+    int acc_is_scratch;   /* 1: acc is the job's own (zeroed first, summed in after) */
 } rnn_backward_job;
+
+/* Floats of the bias gradient: the input side's G*H, and the GRU's recurrent bias. */
+static size_t bias_floats(const gp_rnn_config *cfg, size_t gh) {
+    return cfg->reset_after ? 2 * gh : gh;
+}
+
+/* sums[j] += sum over rows of m[row, j], for m (rows, n) with row stride ld. */
+static void add_column_sums(float *sums, const float *m, size_t rows, size_t n, size_t ld) {
+    for (size_t i = 0; i < rows; i++) {
+        for (size_t j = 0; j < n; j++) sums[j] += m[i * ld + j];
+    }
+}
+
+/* Adds step k's share of the weight gradients into the job's accumulators, while its gate
+ * gradients are in cache: d_kernel += x_t^T gi, d_recurrent_kernel += h_prev^T gr, and
+ * the biases' column sums. */
+static void add_step_weight_gradients(const rnn_backward_job *job, const step_bwd *step, size_t t) {
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = job->s->gh;
+    const size_t rows = step->rows;
+    const float *x_t = job->in->x + (job->b0 * T + t) * I; /* rows T*I apart */
+    gp_gemm_at_b(job->acc.d_kernel, gh, x_t, T * I, step->gi, step->gi_stride, I, gh, rows);
+    gp_gemm_at_b(job->acc.d_recurrent_kernel, gh, step->h_prev, H, step->gr, gh, H, gh, rows);
+    if (job->acc.d_bias) {
+        add_column_sums(job->acc.d_bias, step->gi, rows, gh, step->gi_stride);
+        if (cfg->reset_after) add_column_sums(job->acc.d_bias + gh, step->gr, rows, gh, gh);
+    }
+}
 
 /* Adds the output gradient of step k into dh. A skipped step's output is the row's
  * previous output, which is the carried state once the row has used a step and a
@@ -1027,13 +1065,22 @@ static void rnn_backward_rows(void *arg) {
         fill_rows(job->dh + s->bh + b0 * H, d_last ? d_last + s->bh + b0 * H : NULL, 1, rows * H);
     if (job->in->mask && job->d_outputs) find_first_active(job, rows);
 
+    /* Accumulated step by step, the gate gradients need no keeping beyond their step:
+     * except for the input gradient's GEMM, the job's rows of the first step's slots
+     * serve every step. */
+    const int per_step = job->acc.d_kernel != NULL, keep_gi = !per_step || job->d_x;
+    if (job->acc_is_scratch) {
+        memset(job->acc.d_kernel, 0, cfg->input_size * gh * sizeof(float));
+        memset(job->acc.d_recurrent_kernel, 0, H * gh * sizeof(float));
+        if (job->acc.d_bias) memset(job->acc.d_bias, 0, bias_floats(cfg, gh) * sizeof(float));
+    }
     step_bwd step = {
         .rows = rows,
         .dh = job->dh + b0 * H,
         .dc = lstm ? job->dh + s->bh + b0 * H : NULL,
         .dq = job->dq + b0 * H,
         .tmp = job->tmp + b0 * H,
-        .gi_stride = T * gh,
+        .gi_stride = keep_gi ? T * gh : gh,
         .UT = job->UT,
         .rm = {cfg->recurrent_dropout ? job->in->recurrent_dropout + b0 * H : NULL, s->bh},
     };
@@ -1044,8 +1091,8 @@ static void rnn_backward_rows(void *arg) {
         step.h_next = h_states + ((k + 1) * B + b0) * H;
         step.c_prev = lstm ? c_states + (k * B + b0) * H : NULL;
         step.gates = gates + (k * B + b0) * W;
-        step.gi = job->d_in + (b0 * T + t) * gh;
-        step.gr = job->d_rec + (k * B + b0) * gh;
+        step.gi = job->d_in + (keep_gi ? b0 * T + t : b0) * gh;
+        step.gr = job->d_rec + ((per_step ? 0 : k * B) + b0) * gh;
         step.active = job->in->mask ? job->in->mask + b0 * T + t : NULL;
         switch (cfg->cell) {
         case GP_CELL_GRU:
@@ -1058,15 +1105,9 @@ static void rnn_backward_rows(void *arg) {
             simple_step_backward(&step, cfg);
             break;
         }
+        if (per_step) add_step_weight_gradients(job, &step, t);
     }
     if (job->d_x) input_gradient(job, rows);
-}
-
-/* sums[j] += sum over rows of m[row, j], for m (rows, n). */
-static void add_column_sums(float *sums, const float *m, size_t rows, size_t n) {
-    for (size_t i = 0; i < rows; i++) {
-        for (size_t j = 0; j < n; j++) sums[j] += m[i * n + j];
-    }
 }
 
 /* d_kernel += x^T d_in, or with input dropout (x * m_g)^T d_in_g per distinct mask, from
@@ -1102,6 +1143,52 @@ static void recurrent_kernel_gradient(float *d_rk, const float *states, const fl
     }
 }
 
+/*
+ * Whether the jobs accumulate the weight gradients step by step (add_step_weight_gradients)
+ * rather than run one GEMM each over all B*T rows after the time loop. Those GEMMs read
+ * every gate gradient back from memory: at S4's B=256, T=200, H=64 that is tens of
+ * megabytes for little arithmetic, where the step's gradients are still in cache. Step by
+ * step suits small kernels (accumulators that stay in L2), enough rows per job to fill
+ * the micro-kernel, and the plain cells: dropout and the reset_before candidate take
+ * their products from other operands. Job 0 adds into the gradients themselves; the
+ * others' accumulators use d_rec's slots past the first step's, unused in this mode.
+ */
+#define STEP_GRADIENT_MAX_FLOATS ((size_t)1 << 17) /* 512 KiB of accumulators */
+#define STEP_GRADIENT_MIN_ROWS 8
+
+static int step_weight_gradients(const gp_rnn_config *cfg, const rnn_sizes *s, size_t jobs) {
+    const size_t acc = (cfg->input_size + cfg->units + 2) * s->gh;
+    return !cfg->input_dropout && !cfg->recurrent_dropout &&
+           (cfg->cell != GP_CELL_GRU || cfg->reset_after) && s->gh % GP_PANEL == 0 &&
+           acc <= STEP_GRADIENT_MAX_FLOATS && cfg->batch / jobs >= STEP_GRADIENT_MIN_ROWS &&
+           (jobs - 1) * acc <= s->proj - s->bh * s->G;
+}
+
+/* Job i's accumulators: the gradients themselves for job 0, else its slot of `scratch`. */
+static void set_accumulators(rnn_backward_job *job, size_t i, const gp_rnn_gradients *grads,
+                             float *scratch) {
+    const gp_rnn_config *cfg = job->cfg;
+    const size_t gh = job->s->gh, I = cfg->input_size, H = cfg->units;
+    if (i == 0) {
+        job->acc = (weight_gradients){grads->d_kernel, grads->d_recurrent_kernel,
+                                      cfg->use_bias ? grads->d_bias : NULL};
+        return;
+    }
+    float *mine = scratch + (i - 1) * (I + H + 2) * gh;
+    job->acc = (weight_gradients){mine, mine + I * gh, cfg->use_bias ? mine + (I + H) * gh : NULL};
+    job->acc_is_scratch = 1;
+}
+
+static void add_accumulators(const gp_rnn_gradients *grads, const weight_gradients *acc,
+                             const gp_rnn_config *cfg, size_t gh) {
+    const size_t nk = cfg->input_size * gh, nr = cfg->units * gh;
+    for (size_t j = 0; j < nk; j++) grads->d_kernel[j] += acc->d_kernel[j];
+    for (size_t j = 0; j < nr; j++) grads->d_recurrent_kernel[j] += acc->d_recurrent_kernel[j];
+    if (acc->d_bias) {
+        for (size_t j = 0; j < bias_floats(cfg, gh); j++) grads->d_bias[j] += acc->d_bias[j];
+    }
+}
+
 gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const float *cache,
                           const gp_rnn_inputs *in, const float *d_outputs,
                           const float *d_last_state, const gp_rnn_config *cfg) {
@@ -1133,6 +1220,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     const size_t input_masks = input_mask_count(in, cfg, &s);
     rnn_backward_job jobs[GP_MAX_JOBS];
     const size_t count = gp_parallel_jobs(B, s.rows * H);
+    const int per_step = step_weight_gradients(cfg, &s, count);
     for (size_t i = 0; i < count; i++) {
         jobs[i] = (rnn_backward_job){
             .cfg = cfg,
@@ -1154,9 +1242,14 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
             .d_last_state = d_last_state,
             .d_x = grads->d_x,
         };
+        if (per_step) set_accumulators(&jobs[i], i, grads, d_rec + B * gh);
     }
     gp_parallel_run(rnn_backward_rows, jobs, sizeof jobs[0], count);
     if (grads->d_initial_state) memcpy(grads->d_initial_state, dh, s.S * s.bh * sizeof(float));
+    if (per_step) {
+        for (size_t i = 1; i < count; i++) add_accumulators(grads, &jobs[i].acc, cfg, gh);
+        return GP_OK;
+    }
 
     /* Weight gradients: one GEMM each over all B*T rows, split by output columns. */
     kernel_gradient(grads->d_kernel, in->x, dropped_x, d_in, input_masks, &s, cfg);
@@ -1169,8 +1262,8 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
                           d_rec + 2 * H, gh, 1.0f, grads->d_recurrent_kernel + 2 * H, gh);
     }
     if (cfg->use_bias) {
-        add_column_sums(grads->d_bias, d_in, s.rows, gh);
-        if (cfg->reset_after) add_column_sums(grads->d_bias + gh, d_rec, s.rows, gh);
+        add_column_sums(grads->d_bias, d_in, s.rows, gh, gh);
+        if (cfg->reset_after) add_column_sums(grads->d_bias + gh, d_rec, s.rows, gh, gh);
     }
     return GP_OK;
 }

@@ -889,6 +889,16 @@ static void test_rnn_reference_gradients(void) {
             ref_gradcheck(&cfg, MASK_PADDED, 1, seed, &worst, &total);
         }
     }
+    /* Sixteen units and rows, without dropout: the weight gradients accumulate step by step
+     * (rnn.c, step_weight_gradients) rather than in one GEMM after the time loop. */
+    const size_t per_step_shape[4] = {16, 2, 2, 16};
+    memcpy(g_shape, per_step_shape, sizeof g_shape);
+    for (int combo = 0; combo < 4 * VARIANTS; combo++, seed++) {
+        const int back = combo / VARIANTS & 1;
+        gp_rnn_config cfg = variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, back);
+        ref_gradcheck(&cfg, combo / (2 * VARIANTS) ? MASK_PADDED : MASK_NONE, 1, seed, &worst,
+                      &total);
+    }
     printf("rnn reference gradcheck: %zu entries, worst error %.2g\n", total, worst);
     restore_default_shape();
 }
@@ -2166,6 +2176,34 @@ static void check_packed_product(size_t rows, size_t k, size_t n, size_t k0, siz
     free(before);
 }
 
+/* C (m, n) += A^T B against a double-precision loop, with spare rows and columns in every
+ * operand's stride. */
+static void check_at_b_product(size_t m, size_t n, size_t k) {
+    const size_t lda = m + 3, ldb = n + 16, ldc = n + 5;
+    float *a = falloc(k * lda), *b = falloc(k * ldb), *c = falloc(m * ldc);
+    frand(a, k * lda, 1.0f);
+    frand(b, k * ldb, 1.0f);
+    frand(c, m * ldc, 1.0f);
+    float *before = fdup(c, m * ldc);
+    gp_gemm_at_b(c, ldc, a, lda, b, ldb, m, n, k);
+    size_t bad = 0;
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < ldc; j++) {
+            double want = before[i * ldc + j];
+            for (size_t kk = 0; j < n && kk < k; kk++) {
+                want += (double)a[kk * lda + i] * (double)b[kk * ldb + j];
+            }
+            bad += !(fabs((double)c[i * ldc + j] - want) <= 1e-5 * (1.0 + (double)k));
+        }
+    }
+    CHECK(bad == 0, "A^T B %s m %zu n %zu k %zu: %zu wrong entries", isa_name(gp_packed_isa()), m,
+          n, k, bad);
+    free(a);
+    free(b);
+    free(c);
+    free(before);
+}
+
 /* Row counts across the tile heights (6, 8) and panel counts across the tile widths, with
  * column ranges that start and end inside a panel, as the per-gate products do. */
 static void test_packed_gemm(void) {
@@ -2188,6 +2226,9 @@ static void test_packed_gemm(void) {
         check_packed_product(8, 30, 90, 30, 30, 3, 61, 0, 0);     /* empty depth: zeros */
         check_packed_product(5, 12, 33, 0, 12, 20, 20, 1, 0);     /* no columns: untouched */
         check_packed_product(16, 64, 192, 0, 64, 128, 192, 0, 0); /* a gate block */
+        check_at_b_product(1, 16, 5);
+        check_at_b_product(13, 48, 33);
+        check_at_b_product(64, 192, 128);
     }
     gp_packed_force_isa(chosen);
 }
@@ -2207,10 +2248,11 @@ static void rnn_run_with_threads(rnn_fix *f, int threads) {
  * masks are indexed by batch row, so each job must find its own rows' entries. */
 static void test_rnn_threads_agree(void) {
     const int before = gp_blas_get_num_threads();
-    const size_t shape[4] = {5, 7, 3, 6};
-    memcpy(g_shape, shape, sizeof shape);
-    for (int combo = 0; combo < 4 * VARIANTS; combo++) {
-        const int extras = combo / (2 * VARIANTS);
+    /* the second shape has its weight gradients accumulated step by step, per job */
+    static const size_t shapes[2][4] = {{5, 7, 3, 6}, {16, 4, 3, 16}};
+    for (int combo = 0; combo < 8 * VARIANTS; combo++) {
+        memcpy(g_shape, shapes[combo / (4 * VARIANTS)], sizeof g_shape);
+        const int extras = combo / (2 * VARIANTS) & 1;
         gp_rnn_config cfg =
             variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, (combo / VARIANTS) & 1);
         cfg.input_dropout = cfg.recurrent_dropout = extras;
