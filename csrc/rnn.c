@@ -948,8 +948,9 @@ typedef struct {
     size_t input_masks;       /* distinct input dropout masks: 0, 1 or G */
     float *xm;                /* (B, T, I) scratch under input dropout with one mask per gate */
     const float *cache;
-    const float *d_outputs, *d_last_state; /* (B, T, H), (S, B, H), or NULL */
-    float *d_x;                            /* (B, T, I) written */
+    const float *d_outputs, *d_last_state;   /* (B, T, H), (S, B, H), or NULL */
+    float *d_x;                              /* (B, T, I) written */
+    const float *dropped_x, *dropped_states; /* what the forward kept under dropout, or NULL */
     weight_gradients acc; /* per-step weight gradients: where this job adds its own */
     int acc_is_scratch;   /* 1: acc is the job's own (zeroed first, summed in after) */
 } rnn_backward_job;
@@ -967,15 +968,30 @@ static void add_column_sums(float *sums, const float *m, size_t rows, size_t n, 
 }
 
 /* Adds step k's share of the weight gradients into the job's accumulators, while its gate
- * gradients are in cache: d_kernel += x_t^T gi, d_recurrent_kernel += h_prev^T gr, and
- * the biases' column sums. */
-static void add_step_weight_gradients(const rnn_backward_job *job, const step_bwd *step, size_t t) {
+ * gradients are in cache: d_kernel += x_t^T gi and d_recurrent_kernel += h_prev^T gr, or
+ * under dropout gate block by gate block from the dropped-out copies the forward kept,
+ * and the biases' column sums. */
+static void add_step_weight_gradients(const rnn_backward_job *job, const step_bwd *step, size_t k) {
     const gp_rnn_config *cfg = job->cfg;
-    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = job->s->gh;
-    const size_t rows = step->rows;
-    const float *x_t = job->in->x + (job->b0 * T + t) * I; /* rows T*I apart */
-    gp_gemm_at_b(job->acc.d_kernel, gh, x_t, T * I, step->gi, step->gi_stride, I, gh, rows);
-    gp_gemm_at_b(job->acc.d_recurrent_kernel, gh, step->h_prev, H, step->gr, gh, H, gh, rows);
+    const rnn_sizes *s = job->s;
+    const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = s->gh;
+    const size_t rows = step->rows, t = input_column(cfg, k), masks = job->input_masks;
+    /* x_t's rows are T*I apart, in x or in each gate's dropped-out copy (G, B, T, I) */
+    const size_t x_at = (job->b0 * T + t) * I, width = masks > 1 ? H : gh;
+    for (size_t g = 0; g * width < gh; g++) {
+        const float *x_t = masks ? job->dropped_x + g * s->x_size + x_at : job->in->x + x_at;
+        gp_gemm_at_b(job->acc.d_kernel + g * width, gh, x_t, T * I, step->gi + g * width,
+                     step->gi_stride, I, width, rows);
+    }
+    if (!cfg->recurrent_dropout) {
+        gp_gemm_at_b(job->acc.d_recurrent_kernel, gh, step->h_prev, H, step->gr, gh, H, gh, rows);
+    }
+    for (size_t g = 0; cfg->recurrent_dropout && g < s->G; g++) {
+        /* the dropped-out states (G, T, B, H): gate g's, step k's, this job's rows */
+        const float *h_g = job->dropped_states + g * s->tbh + (k * cfg->batch + job->b0) * H;
+        gp_gemm_at_b(job->acc.d_recurrent_kernel + g * H, gh, h_g, H, step->gr + g * H, gh, H, H,
+                     rows);
+    }
     if (job->acc.d_bias) {
         add_column_sums(job->acc.d_bias, step->gi, rows, gh, step->gi_stride);
         if (cfg->reset_after) add_column_sums(job->acc.d_bias + gh, step->gr, rows, gh, gh);
@@ -1105,7 +1121,7 @@ static void rnn_backward_rows(void *arg) {
             simple_step_backward(&step, cfg);
             break;
         }
-        if (per_step) add_step_weight_gradients(job, &step, t);
+        if (per_step) add_step_weight_gradients(job, &step, k);
     }
     if (job->d_x) input_gradient(job, rows);
 }
@@ -1148,18 +1164,19 @@ static void recurrent_kernel_gradient(float *d_rk, const float *states, const fl
  * rather than run one GEMM each over all B*T rows after the time loop. Those GEMMs read
  * every gate gradient back from memory: at S4's B=256, T=200, H=64 that is tens of
  * megabytes for little arithmetic, where the step's gradients are still in cache. Step by
- * step suits small kernels (accumulators that stay in L2), enough rows per job to fill
- * the micro-kernel, and the plain cells: dropout and the reset_before candidate take
- * their products from other operands. Job 0 adds into the gradients themselves; the
- * others' accumulators use d_rec's slots past the first step's, unused in this mode.
+ * step suits small kernels (accumulators that stay in L2) and enough rows per job to fill
+ * the micro-kernel. The micro-kernel reads whole panels of gate gradients: the gate
+ * blocks side by side, or one at a time under dropout. The GRU's reset_before candidate
+ * keeps the GEMMs after the loop. Job 0 adds into the gradients themselves; the others'
+ * accumulators use d_rec's slots past the first step's, unused in this mode.
  */
 #define STEP_GRADIENT_MAX_FLOATS ((size_t)1 << 17) /* 512 KiB of accumulators */
 #define STEP_GRADIENT_MIN_ROWS 8
 
 static int step_weight_gradients(const gp_rnn_config *cfg, const rnn_sizes *s, size_t jobs) {
     const size_t acc = (cfg->input_size + cfg->units + 2) * s->gh;
-    return !cfg->input_dropout && !cfg->recurrent_dropout &&
-           (cfg->cell != GP_CELL_GRU || cfg->reset_after) && s->gh % GP_PANEL == 0 &&
+    const size_t block = cfg->input_dropout || cfg->recurrent_dropout ? cfg->units : s->gh;
+    return (cfg->cell != GP_CELL_GRU || cfg->reset_after) && block % GP_PANEL == 0 &&
            acc <= STEP_GRADIENT_MAX_FLOATS && cfg->batch / jobs >= STEP_GRADIENT_MIN_ROWS &&
            (jobs - 1) * acc <= s->proj - s->bh * s->G;
 }
@@ -1241,6 +1258,8 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
             .d_outputs = d_outputs,
             .d_last_state = d_last_state,
             .d_x = grads->d_x,
+            .dropped_x = dropped_x,
+            .dropped_states = dropped_states,
         };
         if (per_step) set_accumulators(&jobs[i], i, grads, d_rec + B * gh);
     }

@@ -889,14 +889,16 @@ static void test_rnn_reference_gradients(void) {
             ref_gradcheck(&cfg, MASK_PADDED, 1, seed, &worst, &total);
         }
     }
-    /* Sixteen units and rows, without dropout: the weight gradients accumulate step by step
-     * (rnn.c, step_weight_gradients) rather than in one GEMM after the time loop. */
+    /* Sixteen units and rows: the weight gradients accumulate step by step (rnn.c,
+     * step_weight_gradients) rather than in one GEMM after the time loop; with and without
+     * masks and both dropouts. */
     const size_t per_step_shape[4] = {16, 2, 2, 16};
     memcpy(g_shape, per_step_shape, sizeof g_shape);
-    for (int combo = 0; combo < 4 * VARIANTS; combo++, seed++) {
-        const int back = combo / VARIANTS & 1;
-        gp_rnn_config cfg = variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, back);
-        ref_gradcheck(&cfg, combo / (2 * VARIANTS) ? MASK_PADDED : MASK_NONE, 1, seed, &worst,
+    for (int combo = 0; combo < 6 * VARIANTS; combo++, seed++) {
+        const int kind = combo / VARIANTS; /* back, mask, dropout: bits 0, 1 and kind >= 4 */
+        gp_rnn_config cfg = variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, kind & 1);
+        cfg.input_dropout = cfg.recurrent_dropout = kind >= 4;
+        ref_gradcheck(&cfg, kind & 2 || kind == 5 ? MASK_PADDED : MASK_NONE, 1, seed, &worst,
                       &total);
     }
     printf("rnn reference gradcheck: %zu entries, worst error %.2g\n", total, worst);
