@@ -18,8 +18,7 @@ int gp_gru_fused_available(const gp_rnn_config *cfg) {
 #ifdef GP_HAVE_X86_SIMD
 /* Lanes [0, n) of a vector, n <= 8. */
 __attribute__((target("avx2,fma"))) static inline __m256i first_lanes(size_t n) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+    return gp_lanes8((1u << n) - 1u);
 }
 
 /* The lanes of the vector at unit j of a row that ends at unit `end`: all eight, or the

@@ -181,9 +181,7 @@ __attribute__((target("avx512f"))) static void row_avx512(const tile *t) {
 
 /* The AVX2 lanes [8 h, 8 h + 8) of a panel's lane mask, as a maskload/maskstore mask. */
 __attribute__((target("avx2,fma"))) static inline __m256i half_mask(unsigned mask, int h) {
-    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    const __m256i m = _mm256_set1_epi32((int)((mask >> (8 * h)) & 0xffu));
-    return _mm256_cmpeq_epi32(_mm256_and_si256(m, bits), bits);
+    return gp_lanes8(mask >> (8 * h));
 }
 
 /* R x 1 tile, R constant after inlining; a panel is two vectors. */

@@ -67,6 +67,12 @@ __attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 x) {
     return _mm256_or_ps(magnitude, _mm256_and_ps(x, sign));
 }
 
+/* A maskload/maskstore mask of the lanes whose bits are set in the low 8 bits of `bits`. */
+__attribute__((target("avx2,fma"))) static inline __m256i gp_lanes8(unsigned bits) {
+    const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i m = _mm256_set1_epi32((int)(bits & 0xffu));
+    return _mm256_cmpeq_epi32(_mm256_and_si256(m, lane_bit), lane_bit);
+}
 #endif /* GP_HAVE_X86_SIMD */
 
 /* 1 if this CPU runs AVX2 and FMA (always 0 without GP_HAVE_X86_SIMD). */
