@@ -103,7 +103,7 @@ def _replace(source, target):
 
 core = Extension(
     "gru_py._core",
-    sources=sorted(glob.glob("csrc/*.c")) + ["csrc/binding/_core.c"],
+    sources=sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/binding/*.c")),
     include_dirs=["csrc", numpy.get_include()],
     define_macros=BLAS_KWARGS.get("define_macros", []),
     library_dirs=BLAS_KWARGS.get("library_dirs", []),

@@ -1,16 +1,19 @@
 /*
- * _core.c: the CPython/NumPy binding of the gru_py core, and the only C file that sees
- * Python. Each wrapper parses, converts to C-contiguous float32, checks, releases the
- * GIL around one core call, maps the status to an exception and returns. No math here.
+ * _core.c: the CPython/NumPy binding of the gru_py core; with recycled_memory.c, the
+ * only C that sees Python. Each wrapper parses, converts to C-contiguous float32, checks,
+ * releases the GIL around one core call, maps the status to an exception and returns. No
+ * math here.
  * The friendly API (names, defaults, docs) is gru_py/ops.py; this module is private.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 
 #define NPY_NO_DEPRECATED_API NPY_1_23_API_VERSION
 #include <numpy/arrayobject.h>
 
 #include "../gru_py.h"
+#include "recycled_memory.h"
 
 /* ---------------------------------------------------------------------------------- */
 /* Conversion and checks. Every failure sets an exception whose message starts with   */
@@ -180,10 +183,41 @@ static PyArrayObject *as_inplace(PyObject *obj, const char *op, const char *name
     return arr;
 }
 
+/* The allocator of large result arrays; set at import. */
+static PyObject *g_recycled_handler;
+
+/* A new uninitialised float32 array for a result. Large ones take their memory from
+ * recycled_memory.c, which the next array of the same size can reuse. */
+static PyArrayObject *new_result(int ndim, const npy_intp *dims) {
+    size_t bytes = sizeof(float);
+    for (int i = 0; i < ndim; i++) {
+        const size_t dim = (size_t)dims[i];
+        bytes = dim && bytes > (size_t)-1 / dim ? (size_t)-1 : bytes * dim;
+    }
+    if (bytes < GP_RECYCLE_MIN_BYTES) {
+        return (PyArrayObject *)PyArray_SimpleNew(ndim, (npy_intp *)dims, NPY_FLOAT32);
+    }
+    PyObject *previous = PyDataMem_SetHandler(g_recycled_handler);
+    if (!previous) return NULL;
+    PyObject *arr = PyArray_SimpleNew(ndim, (npy_intp *)dims, NPY_FLOAT32);
+    PyObject *ours = PyDataMem_SetHandler(previous);
+    Py_DECREF(previous);
+    if (!ours) {
+        Py_XDECREF(arr);
+        return NULL;
+    }
+    Py_DECREF(ours);
+    return (PyArrayObject *)arr;
+}
+
 /* A gradient accumulator: None gives a new zero array, otherwise as_inplace. */
 static PyArrayObject *as_accumulator(PyObject *obj, const char *op, const char *name, int ndim,
                                      const npy_intp *dims, const char *meaning) {
-    if (obj == Py_None) return (PyArrayObject *)PyArray_ZEROS(ndim, dims, NPY_FLOAT32, 0);
+    if (obj == Py_None) {
+        PyArrayObject *zeros = new_result(ndim, dims);
+        if (zeros) memset(PyArray_DATA(zeros), 0, (size_t)PyArray_NBYTES(zeros));
+        return zeros;
+    }
     return as_inplace(obj, op, name, ndim, dims, meaning);
 }
 
@@ -419,15 +453,15 @@ static PyObject *rnn_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
     }
     const npy_intp out_dims[3] = {(npy_intp)cfg->batch, (npy_intp)cfg->steps, (npy_intp)cfg->units};
     const npy_intp cache_dims[1] = {(npy_intp)gp_rnn_cache_size(cfg)};
-    last_state = (PyArrayObject *)PyArray_SimpleNew(3, state_dims, NPY_FLOAT32);
+    last_state = new_result(3, state_dims);
     if (!last_state) goto error;
     if (return_sequences) {
-        outputs = (PyArrayObject *)PyArray_SimpleNew(3, out_dims, NPY_FLOAT32);
+        outputs = new_result(3, out_dims);
         if (!outputs) goto error;
     }
     if (training) {
         cache = cache_obj == Py_None
-                    ? (PyArrayObject *)PyArray_SimpleNew(1, cache_dims, NPY_FLOAT32)
+                    ? new_result(1, cache_dims)
                     : as_inplace(cache_obj, op, "cache_out", 1, cache_dims, "(the cache size)");
         if (!cache) goto error;
     }
@@ -545,10 +579,10 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
     }
     if (input_gradient) {
         const npy_intp x_dims[3] = {n_batch, n_steps, n_in};
-        d_x = (PyArrayObject *)PyArray_SimpleNew(3, x_dims, NPY_FLOAT32);
+        d_x = new_result(3, x_dims);
         if (!d_x) goto error;
     }
-    d_h0 = (PyArrayObject *)PyArray_SimpleNew(3, state_dims, NPY_FLOAT32);
+    d_h0 = new_result(3, state_dims);
     if (!d_h0) goto error;
     ws = get_workspace(ws_obj, op, gp_rnn_backward_workspace_size(cfg), &ws_held);
     if (!ws) goto error;
@@ -664,7 +698,7 @@ static PyObject *dense_forward(PyObject *self, PyObject *args, PyObject *kwargs)
     if (as_optional_input(b_obj, op, "bias", 1, "(units,)", &bias) < 0) goto error;
     if (check_dense_weights(op, x, kernel, bias, &cfg) < 0) goto error;
     const npy_intp y_dims[2] = {(npy_intp)cfg.rows, (npy_intp)cfg.units};
-    y = (PyArrayObject *)PyArray_SimpleNew(2, y_dims, NPY_FLOAT32);
+    y = new_result(2, y_dims);
     if (!y) goto error;
 
     gp_status status;
@@ -722,7 +756,7 @@ static PyObject *dense_backward(PyObject *self, PyObject *args, PyObject *kwargs
         if (!d_bias) goto error;
     }
     const npy_intp x_dims[2] = {(npy_intp)cfg.rows, (npy_intp)cfg.input_size};
-    d_x = (PyArrayObject *)PyArray_SimpleNew(2, x_dims, NPY_FLOAT32);
+    d_x = new_result(2, x_dims);
     if (!d_x) goto error;
     ws = new_workspace(gp_dense_backward_workspace_size(&cfg));
     if (!ws) goto error;
@@ -765,7 +799,7 @@ static PyObject *activation_forward(PyObject *self, PyObject *args, PyObject *kw
     }
     PyArrayObject *x = as_input(x_obj, op, "x", 2, "(rows, columns)");
     if (!x) return NULL;
-    PyArrayObject *y = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(x), NPY_FLOAT32);
+    PyArrayObject *y = new_result(2, PyArray_DIMS(x));
     if (y) {
         gp_status status;
         Py_BEGIN_ALLOW_THREADS;
@@ -795,7 +829,7 @@ static PyObject *activation_backward(PyObject *self, PyObject *args, PyObject *k
     y = as_input(y_obj, op, "y", 2, "(rows, columns)");
     if (y) d_y = as_input(dy_obj, op, "d_y", 2, "(rows, columns)");
     if (d_y && check_shape(d_y, op, "d_y", 2, PyArray_DIMS(y), "(the shape of y)") == 0) {
-        d_x = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(y), NPY_FLOAT32);
+        d_x = new_result(2, PyArray_DIMS(y));
     }
     if (d_x) {
         gp_status status;
@@ -1085,8 +1119,7 @@ static PyObject *loss_call(PyObject *args, PyObject *kwargs, int sparse, int bac
         return NULL;
     }
     if (loss_config(op, pred, &cfg) == 0) {
-        out = (PyArrayObject *)(backward ? PyArray_SimpleNew(2, PyArray_DIMS(pred), NPY_FLOAT32)
-                                         : PyArray_SimpleNew(1, PyArray_DIMS(pred), NPY_FLOAT32));
+        out = backward ? new_result(2, PyArray_DIMS(pred)) : new_result(1, PyArray_DIMS(pred));
     }
     if (out) {
         gp_status status;
@@ -1163,6 +1196,12 @@ static PyObject *set_num_threads(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *recycled_memory_kept_bytes_py(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return PyLong_FromSize_t(recycled_memory_kept_bytes());
+}
+
 static PyMethodDef core_methods[] = {
     {"rnn_forward", (PyCFunction)(void (*)(void))rnn_forward, METH_VARARGS | METH_KEYWORDS,
      "Private: see gru_py.ops.gru_forward, lstm_forward and simple_rnn_forward."},
@@ -1200,6 +1239,8 @@ static PyMethodDef core_methods[] = {
     {"blas_config", blas_config, METH_NOARGS, "The OpenBLAS build string."},
     {"get_num_threads", get_num_threads, METH_NOARGS, "OpenBLAS's thread count."},
     {"set_num_threads", set_num_threads, METH_O, "Sets OpenBLAS's thread count."},
+    {"recycled_memory_kept_bytes", recycled_memory_kept_bytes_py, METH_NOARGS,
+     "Bytes of freed large results kept for reuse."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1217,6 +1258,8 @@ static struct PyModuleDef core_module = {
 
 PyMODINIT_FUNC PyInit__core(void) {
     import_array();
+    g_recycled_handler = recycled_memory_handler();
+    if (!g_recycled_handler) return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m) return NULL;
     /* Activation and loss codes, the contract between the Python modules and the core. */
