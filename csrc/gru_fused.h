@@ -2,7 +2,7 @@
  * gru_fused.h: a GRU step's gate math for one row in a single pass (internal).
  *
  * For Keras' default GRU (reset_after, sigmoid gates, tanh candidate) on CPUs with
- * AVX2+FMA. rnn.c's general step sweeps each row several times and calls an activation
+ * AVX2+FMA or AVX-512. rnn.c's general step sweeps each row several times and calls an activation
  * per gate block; at small H those sweeps and calls cost as much as the products. These
  * functions do the same operations in the same order, eight units at a time, so either
  * path gives the same bits. Layouts are rnn.c's: a row's cached gates are z | r | hh | q

@@ -1,9 +1,10 @@
 /*
- * simd_math.h: sigmoid and tanh for 8 floats at once (AVX2+FMA), shared by the
- * activations and the fused GRU steps so that both give the same bits (internal).
+ * simd_math.h: sigmoid and tanh on 8 floats (AVX2+FMA) or 16 (AVX-512), shared by the
+ * activations and the fused GRU steps so that all of them give the same bits (internal),
+ * and the loads and stores of an array's last, partial vector.
  * GP_HAVE_X86_SIMD is defined where these exist: x86-64 with GCC or Clang, unless the build
- * asks for scalar code only (-DGP_NO_SIMD). Callers check gp_cpu_has_avx2_fma() before
- * running any of them.
+ * asks for scalar code only (-DGP_NO_SIMD). Callers check the CPU (gp_cpu_has_avx2_fma(),
+ * gp_packed_isa()) before running any of them.
  */
 #ifndef GP_SIMD_MATH_H
 #define GP_SIMD_MATH_H
@@ -11,68 +12,72 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GP_NO_SIMD)
 #define GP_HAVE_X86_SIMD 1
 #include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
 #endif
 
 #ifdef GP_HAVE_X86_SIMD
-/*
- * exp(x) for 8 floats: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two parts so that r
- * is exact), exp(r) by its degree-7 Taylor polynomial (truncation error below 6e-9
- * relative), times 2^n built in the exponent bits. Inputs are clamped to where 2^n is a
- * normal float, so the callers' saturated results come out as 0 or 1 without overflow.
- */
-__attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256i bits =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
-
-/* 1 / (1 + e^-x): e^-x is at most e^87, so the sum never overflows. */
-__attribute__((target("avx2,fma"))) static inline __m256 sigmoid8(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-/*
- * tanh(x) = sign(x) (1 - e) / (1 + e), e = e^(-2|x|) <= 1, so nothing overflows. Below
- * |x| = 0.25 the subtraction 1 - e would lose relative accuracy; there the odd Taylor
- * series through x^9 is used instead (its next term is under 3e-9 relative).
- */
-__attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 x) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 ax = _mm256_andnot_ps(sign, x);
-    const __m256 e = exp8(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 big = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
-    const __m256 x2 = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_set1_ps(62.0f / 2835.0f);
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-17.0f / 315.0f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.0f / 15.0f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-1.0f / 3.0f));
-    const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, x2), ax, ax);
-    const __m256 use_small = _mm256_cmp_ps(ax, _mm256_set1_ps(0.25f), _CMP_LT_OQ);
-    const __m256 magnitude = _mm256_blendv_ps(big, small, use_small);
-    return _mm256_or_ps(magnitude, _mm256_and_ps(x, sign));
-}
-
 /* A maskload/maskstore mask of the lanes whose bits are set in the low 8 bits of `bits`. */
 __attribute__((target("avx2,fma"))) static inline __m256i gp_lanes8(unsigned bits) {
     const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     const __m256i m = _mm256_set1_epi32((int)(bits & 0xffu));
     return _mm256_cmpeq_epi32(_mm256_and_si256(m, lane_bit), lane_bit);
 }
+
+/* The lanes of the vector at element j of an array that ends at `end`: all of them, or the
+ * first few of its last, partial vector, whose other lanes read as zeros. AVX2's masked
+ * moves are slow on some CPUs (AMD's masked stores especially), so only that last vector
+ * uses them; AVX-512's masked moves cost nothing extra. */
+typedef struct {
+    int partial;
+    __m256i m;
+} gp_tail8;
+
+__attribute__((target("avx2,fma"))) static inline gp_tail8 gp_tail_at8(size_t j, size_t end) {
+    const int partial = end - j < 8;
+    return (gp_tail8){partial,
+                      partial ? gp_lanes8((1u << (end - j)) - 1u) : _mm256_setzero_si256()};
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 gp_load_tail8(const float *p, gp_tail8 l) {
+    return l.partial ? _mm256_maskload_ps(p, l.m) : _mm256_loadu_ps(p);
+}
+
+__attribute__((target("avx2,fma"))) static inline void gp_store_tail8(float *p, gp_tail8 l,
+                                                                      __m256 v) {
+    if (l.partial) {
+        _mm256_maskstore_ps(p, l.m, v);
+    } else {
+        _mm256_storeu_ps(p, v);
+    }
+}
+
+__attribute__((target("avx512f"))) static inline __mmask16 gp_tail_at16(size_t j, size_t end) {
+    return end - j < 16 ? (__mmask16)((1u << (end - j)) - 1u) : (__mmask16)0xffffu;
+}
+
+__attribute__((target("avx512f"))) static inline __m512 gp_load_tail16(const float *p,
+                                                                       __mmask16 l) {
+    return _mm512_maskz_loadu_ps(l, p);
+}
+
+__attribute__((target("avx512f"))) static inline void gp_store_tail16(float *p, __mmask16 l,
+                                                                      __m512 v) {
+    _mm512_mask_storeu_ps(p, l, v);
+}
+
+/* exp8, sigmoid8, tanh8 (AVX2+FMA) and exp16, sigmoid16, tanh16 (AVX-512): one body. */
+#define GP_SIMD_WIDTH 8
+#include "simd_ops.h"
+
+#include "simd_math_body.h"
+#undef GP_SIMD_WIDTH
+#define GP_SIMD_WIDTH 16
+#include "simd_ops.h"
+
+#include "simd_math_body.h"
+#undef GP_SIMD_WIDTH
+#include "simd_ops.h"
 #endif /* GP_HAVE_X86_SIMD */
 
 /* 1 if this CPU runs AVX2 and FMA (always 0 without GP_HAVE_X86_SIMD). */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gru_fused.h" /* internal: the fused GRU rows */
 #include "gru_py.h"
 #include "packed_gemm.h" /* internal: the per-step product kernels */
 
@@ -2235,6 +2236,51 @@ static void test_packed_gemm(void) {
     gp_packed_force_isa(chosen);
 }
 
+/* One fused GRU row forward and backward at the ISA now chosen, into out: the gates (4H),
+ * h_next (H), then gi (3H), gr (3H) and dh (H). Units [u0, u1) forward, all backward. */
+static void fused_gru_row(float *out, const float *in, size_t H, size_t u0, size_t u1) {
+    const float *h_prev = in, *x = in + H, *rec = x + 3 * H, *rb = rec + 3 * H, *d = rb + 3 * H;
+    float *gates = out, *h_next = gates + 4 * H, *gi = h_next + H, *gr = gi + 3 * H,
+          *dh = gr + 3 * H;
+    memset(out, 0, 12 * H * sizeof(float));
+    gp_gru_fused_forward_row(gates, h_next, h_prev, x, rec, rb, H, u0, u1);
+    memcpy(dh, d, H * sizeof(float));
+    gp_gru_fused_backward_row(gi, gr, dh, gates, h_prev, H);
+}
+
+/* The fused GRU rows give the same bits with 8 lanes (AVX2) and 16 (AVX-512): same
+ * operations in the same order, including a row's partial last vector and a unit range
+ * that starts and ends inside a vector. Inputs up to +-6 cover saturated gates and tanh's
+ * small-argument series. */
+static void test_gru_fused_widths_agree(void) {
+    const gp_isa chosen = gp_packed_isa();
+    if (gp_packed_force_isa(GP_ISA_AVX2) != 0 || gp_packed_force_isa(GP_ISA_AVX512) != 0) {
+        printf("fused GRU widths: AVX2 and AVX-512 not both supported here, not compared\n");
+        gp_packed_force_isa(chosen);
+        return;
+    }
+    const size_t units[] = {5, 16, 37, 64};
+    for (size_t c = 0; c < sizeof units / sizeof units[0]; c++) {
+        const size_t H = units[c];
+        float *in = malloc(11 * H * sizeof(float));
+        float *wide = malloc(12 * H * sizeof(float)), *narrow = malloc(12 * H * sizeof(float));
+        frand(in, 11 * H, 6.0f);
+        for (size_t range = 0; range < 2; range++) {
+            const size_t u0 = range ? 3 : 0, u1 = range ? H - 1 : H;
+            gp_packed_force_isa(GP_ISA_AVX512);
+            fused_gru_row(wide, in, H, u0, u1);
+            gp_packed_force_isa(GP_ISA_AVX2);
+            fused_gru_row(narrow, in, H, u0, u1);
+            CHECK(count_unequal(wide, narrow, 12 * H) == 0,
+                  "fused GRU row H %zu units [%zu, %zu): AVX-512 and AVX2 differ", H, u0, u1);
+        }
+        free(in);
+        free(wide);
+        free(narrow);
+    }
+    gp_packed_force_isa(chosen);
+}
+
 /* Runs forward and backward with the given OpenBLAS thread count (which also sets how
  * many jobs the recurrence is split into) from zeroed accumulators. */
 static void rnn_run_with_threads(rnn_fix *f, int threads) {
@@ -2283,6 +2329,7 @@ int main(void) {
     test_status_str();
     test_rnn_counts();
     test_packed_gemm();
+    test_gru_fused_widths_agree();
     test_rnn_workspace_sizes();
     test_rnn_status();
     test_dense_status();
