@@ -1,16 +1,31 @@
 /*
- * parallel.c: jobs on POSIX threads started per call (a few tens of microseconds, paid
- * once per layer call, never per timestep), the GEMM split on top of them, and the
- * thread count the user chose.
+ * parallel.c: jobs on worker threads kept between calls, the GEMM split on top of them,
+ * and the thread count the user chose.
+ *
+ * A worker started for one call stays for the next. Between calls it watches for new
+ * work for a short while (GP_WORKER_SPIN_NS), then sleeps on a condition variable. On a
+ * virtual machine a sleeping core is a halted virtual CPU, and waking it (or starting a
+ * thread on it) took up to half a millisecond when the host was busy: a lone sequence's
+ * latency often ran on one core. Calls in a row (a layer's calls in a training step, a
+ * sequence of predictions) find the worker awake; a worker with no work soon sleeps and
+ * costs nothing. A job that no worker has taken when the caller is done with its own is
+ * run by the caller, so no call waits for a worker that has no core. One call at a time
+ * uses the workers; another call meanwhile (another Python thread, a job's own nested
+ * call) starts threads of its own.
  *
  * OpenBLAS's thread count is process-wide. While any core call runs, it is held at 1 so
  * that every GEMM inside a job stays on that job's thread; the count the user chose is
  * kept here meanwhile and restored when the last running call ends. The vendored OpenBLAS
  * serves only this core, so nothing else sees the change.
  */
+/* clock_gettime(CLOCK_MONOTONIC), a POSIX rather than C11 function */
+#define _POSIX_C_SOURCE 200809L
+
 #include "parallel.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "blas.h"
 #include "common.h"
@@ -70,13 +85,11 @@ static void *run_task(void *arg) {
     return NULL;
 }
 
-void gp_parallel_run(void (*fn)(void *), void *jobs, size_t job_size, size_t count) {
-    GP_ASSERT(count >= 1 && count <= GP_MAX_JOBS);
+/* Runs jobs 1..count-1 on threads started for this call, job 0 on the caller. */
+static void run_on_new_threads(void (*fn)(void *), char *base, size_t job_size, size_t count) {
     pthread_t threads[GP_MAX_JOBS];
     gp_task tasks[GP_MAX_JOBS];
     int started[GP_MAX_JOBS] = {0};
-    char *base = jobs;
-    region_begin();
     for (size_t i = 1; i < count; i++) {
         tasks[i].fn = fn;
         tasks[i].job = base + i * job_size;
@@ -89,6 +102,145 @@ void gp_parallel_run(void (*fn)(void *), void *jobs, size_t job_size, size_t cou
         } else {
             fn(base + i * job_size);
         }
+    }
+}
+
+/* How long an idle worker watches for the next call before it sleeps: longer than the
+ * Python code between a training step's layer calls, short against any pause. */
+#define GP_WORKER_SPIN_NS 200000L
+
+/* The kept workers and the one call they serve; the fields are under `lock`, except
+ * `posted`, which idle workers watch without it. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work; /* a call has jobs to take */
+    pthread_cond_t idle; /* a worker finished a job */
+    atomic_ulong posted; /* calls posted so far */
+    size_t workers;      /* started so far */
+    int serving;         /* a call owns the workers */
+    void (*fn)(void *);
+    char *base;
+    size_t job_size, count;
+    size_t next;    /* the next job nobody has taken */
+    size_t running; /* jobs taken by workers and not finished */
+} g_pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
+            .work = PTHREAD_COND_INITIALIZER,
+            .idle = PTHREAD_COND_INITIALIZER};
+
+/* Takes the next job of the served call, or returns 0; called with the lock held. */
+static int take_job(char **job) {
+    if (!g_pool.serving || g_pool.next >= g_pool.count) return 0;
+    *job = g_pool.base + g_pool.next++ * g_pool.job_size;
+    return 1;
+}
+
+static long elapsed_ns(const struct timespec *since) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+/* Returns when a call has been posted since `seen`, or after GP_WORKER_SPIN_NS. */
+static void watch_for_work(unsigned long seen) {
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned spins = 1; atomic_load_explicit(&g_pool.posted, memory_order_acquire) == seen;
+         spins++) {
+        if (spins % 64 == 0 && elapsed_ns(&start) > GP_WORKER_SPIN_NS) return;
+    }
+}
+
+/* Takes jobs while the served call has some; between calls, watches for the next one,
+ * then sleeps until it comes. */
+static void *worker_main(void *unused) {
+    (void)unused;
+    pthread_mutex_lock(&g_pool.lock);
+    for (;;) {
+        char *job;
+        if (!take_job(&job)) {
+            const unsigned long seen = atomic_load_explicit(&g_pool.posted, memory_order_relaxed);
+            pthread_mutex_unlock(&g_pool.lock);
+            watch_for_work(seen);
+            pthread_mutex_lock(&g_pool.lock);
+            while (!take_job(&job)) pthread_cond_wait(&g_pool.work, &g_pool.lock);
+        }
+        void (*fn)(void *) = g_pool.fn;
+        g_pool.running++;
+        pthread_mutex_unlock(&g_pool.lock);
+        fn(job);
+        pthread_mutex_lock(&g_pool.lock);
+        g_pool.running--;
+        pthread_cond_signal(&g_pool.idle);
+    }
+    return NULL;
+}
+
+/* A fork's child has none of the parent's workers, and the lock may have been held by a
+ * thread that the child does not have. */
+static void forget_workers_in_child(void) {
+    pthread_mutex_init(&g_pool.lock, NULL);
+    pthread_cond_init(&g_pool.work, NULL);
+    pthread_cond_init(&g_pool.idle, NULL);
+    g_pool.workers = 0;
+    g_pool.serving = 0;
+}
+
+static pthread_once_t g_fork_handler_once = PTHREAD_ONCE_INIT;
+
+static void register_fork_handler(void) {
+    pthread_atfork(NULL, NULL, forget_workers_in_child);
+}
+
+/* Starts workers until `wanted` exist (fewer if the system refuses); lock held. */
+static void start_workers(size_t wanted) {
+    while (g_pool.workers < wanted) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, worker_main, NULL) != 0) return;
+        pthread_detach(thread);
+        g_pool.workers++;
+    }
+}
+
+/* Runs the jobs on the kept workers and the caller; 0 if another call owns them. */
+static int run_on_workers(void (*fn)(void *), char *base, size_t job_size, size_t count) {
+    pthread_once(&g_fork_handler_once, register_fork_handler);
+    pthread_mutex_lock(&g_pool.lock);
+    if (g_pool.serving) {
+        pthread_mutex_unlock(&g_pool.lock);
+        return 0;
+    }
+    start_workers(count - 1);
+    g_pool.serving = 1;
+    g_pool.fn = fn;
+    g_pool.base = base;
+    g_pool.job_size = job_size;
+    g_pool.count = count;
+    g_pool.next = 1; /* job 0 is the caller's */
+    atomic_fetch_add_explicit(&g_pool.posted, 1, memory_order_release);
+    pthread_cond_broadcast(&g_pool.work);
+    pthread_mutex_unlock(&g_pool.lock);
+
+    fn(base);
+    pthread_mutex_lock(&g_pool.lock);
+    char *job;
+    while (take_job(&job)) { /* jobs that no worker has taken yet */
+        pthread_mutex_unlock(&g_pool.lock);
+        fn(job);
+        pthread_mutex_lock(&g_pool.lock);
+    }
+    while (g_pool.running) pthread_cond_wait(&g_pool.idle, &g_pool.lock);
+    g_pool.serving = 0;
+    pthread_mutex_unlock(&g_pool.lock);
+    return 1;
+}
+
+void gp_parallel_run(void (*fn)(void *), void *jobs, size_t job_size, size_t count) {
+    GP_ASSERT(count >= 1 && count <= GP_MAX_JOBS);
+    region_begin();
+    if (count == 1) {
+        fn(jobs);
+    } else if (!run_on_workers(fn, jobs, job_size, count)) {
+        run_on_new_threads(fn, jobs, job_size, count);
     }
     region_end();
 }

@@ -3,8 +3,9 @@
  *
  * Every BLAS call of the core runs single-threaded inside a job; the core splits the work
  * between jobs itself. OpenBLAS's own threads busy-wait between calls, and on a machine
- * whose cores are shared that slows small recurrent workloads by orders of magnitude,
- * while blocked jobs cost nothing. Recurrences split by batch rows, which never interact,
+ * whose cores are shared that slows small recurrent workloads by orders of magnitude;
+ * the core's workers watch for the next call for a fraction of a millisecond, then sleep
+ * (parallel.c). Recurrences split by batch rows, which never interact,
  * so a job is a whole time loop: no barrier per step. A lone sequence, which has no rows
  * to split, shares each step between jobs through a queue that a job can drain alone
  * (rnn.c), so no job ever waits for one that is not running.
@@ -19,15 +20,16 @@
 
 /*
  * Calls fn(jobs + i * job_size) for i in [0, count): job 0 on the calling thread, the
- * others on threads started for this call, with every BLAS call single-threaded; returns
- * when all are done. A job whose thread cannot be started runs on the calling thread
- * instead. count <= GP_MAX_JOBS. Every BLAS call of the core goes through here.
+ * others on worker threads kept between calls (threads started for this call while
+ * another call has the workers), with every BLAS call single-threaded; returns when all
+ * are done. A job that no thread has started when the caller finishes its own runs on the
+ * calling thread. count <= GP_MAX_JOBS. Every BLAS call of the core goes through here.
  */
 void gp_parallel_run(void (*fn)(void *), void *jobs, size_t job_size, size_t count);
 
 /* How many jobs to split `rows` independent rows into, for `work` element operations:
  * the BLAS thread count (OPENBLAS_NUM_THREADS, openblas_set_num_threads, threadpoolctl),
- * at most one per row, and one when the work cannot pay for starting a thread. */
+ * at most one per row, and one when the work cannot pay for handing a job to a thread. */
 size_t gp_parallel_jobs(size_t rows, size_t work);
 
 /* Row-major C = alpha op(A) op(B) + beta C, split across jobs by rows of C or by columns

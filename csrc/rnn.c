@@ -674,7 +674,7 @@ static void rnn_forward_chunks(void *arg) {
 }
 
 /* How many chunks per phase a single sequence is split into (1: it is not): only a lone
- * sequence, whose steps allow it, in a call long enough to pay for starting a thread
+ * sequence, whose steps allow it, in a call long enough to pay for waking a worker thread
  * (tens of microseconds): its recurrent products, T*H*G*H multiply-adds, must exceed
  * GP_MIN_PARALLEL_WORK times this factor, about 2 M or 30 us of matrix-vector products.
  * A single step called from Python stays on one thread. A small batch that one job runs

@@ -1,9 +1,11 @@
 """gru_py's thread count: the public setter/getter, OPENBLAS_NUM_THREADS, threadpoolctl,
 and the same numbers whatever the count."""
 
+import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -109,3 +111,73 @@ def test_a_single_sequence_split_by_units_gives_the_same_numbers(kind, training,
         results.append(arrays)
     for one, two in zip(*results):
         np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
+
+
+def _split_call_arrays(seed):
+    """A batch big enough that a call is split between two jobs (csrc/parallel.c)."""
+    rng = np.random.default_rng(seed)
+    B, T, I, H = 16, 40, 12, 128
+    return (rng.standard_normal((B, T, I)).astype(np.float32),
+            (rng.standard_normal((I, 3 * H)) * 0.2).astype(np.float32),
+            (rng.standard_normal((H, 3 * H)) * 0.1).astype(np.float32),
+            (rng.standard_normal((2, 3 * H)) * 0.1).astype(np.float32))
+
+
+def _split_call(arrays):
+    out = ops.gru_forward(*arrays)
+    return out.outputs, ops.rnn_backward(out.cache, out.outputs).kernel
+
+
+def test_concurrent_split_calls_match_calls_made_one_at_a_time(restore_threads):
+    """Two Python threads at once, each making calls split between two jobs: one call uses
+    the kept worker threads, a call made meanwhile starts threads of its own; either way
+    the same bits as a call made alone."""
+    gru_py.set_num_threads(2)
+    inputs = [_split_call_arrays(seed) for seed in (41, 42)]
+    expected = [_split_call(arrays) for arrays in inputs]
+    barrier = threading.Barrier(2)
+    mismatches, errors = [], []
+
+    def calls(k):
+        try:
+            barrier.wait()
+            for _ in range(40):
+                got = _split_call(inputs[k])
+                if not all(np.array_equal(g, w) for g, w in zip(got, expected[k])):
+                    mismatches.append(k)
+        except Exception as exc:  # re-raised below, in the test's thread
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=calls, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads), "a call never returned"
+    if errors:
+        raise errors[0]
+    assert not mismatches
+
+
+def _child_split_call(arrays, expected, queue):
+    got = _split_call(arrays)
+    queue.put(all(np.array_equal(g, w) for g, w in zip(got, expected)))
+
+
+def test_a_forked_child_makes_split_calls(restore_threads):
+    """A child forked after the parent's calls started worker threads has none of them
+    (and maybe a lock held by one): its own split calls must still run and agree."""
+    gru_py.set_num_threads(2)
+    arrays = _split_call_arrays(43)
+    expected = _split_call(arrays)  # the parent's workers now exist
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_split_call, args=(arrays, expected, queue))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child's call never returned")
+    assert child.exitcode == 0
+    assert queue.get(timeout=10) is True
