@@ -348,11 +348,23 @@ def time_fit_epochs(ctx, model, x, y, batch_size, callback_base):
     ctx.result["samples_per_s"] = len(x) / ctx.result["median_s"]
 
 
+# Untimed calls last at least this long. A peer that has just built its model may still
+# have threads of its own, or of NumPy's OpenBLAS, spinning on both cores: NumPy's wake
+# for the QR of an orthogonal initializer and spin for tens of milliseconds after it,
+# which doubled the first hundred S3 forwards (0.5 ms each). No peer's steady state
+# depends on that.
+WARMUP_MIN_S = 0.25
+
+
 def time_calls(fn, warmup, runs, min_time, max_runs):
-    """Wall times of calls of fn after `warmup` untimed ones: at least `runs`, more until
-    they add up to `min_time` seconds, at most `max_runs`."""
-    for _ in range(warmup):
+    """Wall times of calls of fn after untimed ones (at least `warmup` of them, and at
+    least WARMUP_MIN_S seconds of them): at least `runs`, more until they add up to
+    `min_time` seconds, at most `max_runs`."""
+    start = time.perf_counter()
+    calls = 0
+    while calls < warmup or time.perf_counter() - start < WARMUP_MIN_S:
         fn()
+        calls += 1
     times = []
     total = 0.0
     while len(times) < runs or (total < min_time and len(times) < max_runs):
