@@ -142,10 +142,8 @@ gp_status gp_rnn_check_config(const gp_rnn_config *cfg);
  *   gates (T, B, W)     per step and row: GRU W = 4H [z | r | hh | q], where q is
  *                       h_prev U_h + rb_h (reset_after) or r * h_prev * rm_h (otherwise);
  *                       LSTM W = 5H [i | f | g | o | act(c)]; SimpleRNN W = 0.
- *   with input_dropout:     (G, B, T, I) x * m_g, the inputs each gate block read
- *                           (only the first when every gate has the same mask)
- *   with recurrent_dropout: (G, T, B, H) h_prev * rm_g, the states each gate block read
- *                           (not the GRU's reset_before candidate, whose q holds them)
+ * Under dropout, the inputs and states that each gate block read (x * m_g, h_prev * rm_g)
+ * are not kept: backward makes them again from x, the states and the masks.
  * 0 if the config is invalid.
  */
 size_t gp_rnn_cache_size(const gp_rnn_config *cfg);

@@ -38,15 +38,15 @@ typedef struct {
     size_t rows;      /* B*T: rows of the time-batched GEMMs */
     size_t proj;      /* B*T*G*H: input projections, or gate gradients */
     size_t states;    /* (T+1)*B*H: one state tensor over time */
-    size_t x_size;    /* B*T*I: one dropped-out copy of the inputs */
-    size_t tbh;       /* T*B*H: one dropped-out copy of every step's previous state */
-    size_t cache;     /* S*states + T*B*W (+ G*x_size) (+ G*tbh) */
+    size_t x_size;    /* B*T*I: one gate's dropped-out copy of the inputs */
+    size_t tbh;       /* T*B*H: one gate's dropped-out copy of every step's previous state */
+    size_t cache;     /* S*states + T*B*W */
     size_t packed_w;  /* W (I, G*H) packed, for the forward's input projections */
     size_t packed_u;  /* U (H, G*H) packed, for the forward */
     size_t packed_ut; /* U^T (G*H, H) packed, for the backward */
-    size_t fwd_train; /* proj + B*G*H + B*H + packed_w + packed_u */
-    size_t fwd_infer; /* fwd_train (+ x_size) + 4*B*H + B*W */
-    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + packed_ut */
+    size_t fwd_train; /* proj + B*G*H + B*H + packed_w + packed_u (+ x_size) */
+    size_t fwd_infer; /* fwd_train + 4*B*H + B*W */
+    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + packed_ut (+ tbh) */
 } rnn_sizes;
 
 size_t gp_rnn_gate_count(gp_cell cell) {
@@ -85,7 +85,7 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
     const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
     s->G = gp_rnn_gate_count(cfg->cell);
     s->S = gp_rnn_state_count(cfg->cell);
-    size_t t1, b_gh, b_w, s_states, gates, gx, gh_states;
+    size_t t1, b_gh, b_w, s_states, gates;
     const size_t w = cached_gate_blocks(cfg->cell);
     if (gp_mul_overflows(w, H, &s->W) || gp_mul_overflows(s->G, H, &s->gh) ||
         gp_mul_overflows(B, H, &s->bh) || gp_mul_overflows(B, T, &s->rows) ||
@@ -93,8 +93,7 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
         gp_mul_overflows(B, s->W, &b_w) || __builtin_add_overflow(T, 1, &t1) ||
         gp_mul_overflows(t1, s->bh, &s->states) || gp_mul_overflows(s->S, s->states, &s_states) ||
         gp_mul_overflows(s->rows, s->W, &gates) || gp_mul_overflows(s->rows, I, &s->x_size) ||
-        gp_mul_overflows(T, s->bh, &s->tbh) || gp_mul_overflows(s->G, s->x_size, &gx) ||
-        gp_mul_overflows(s->G, s->tbh, &gh_states)) {
+        gp_mul_overflows(T, s->bh, &s->tbh)) {
         return GP_ERR_BAD_SIZE;
     }
     s->packed_w = gp_packed_floats(I, s->gh);
@@ -102,16 +101,17 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
     s->packed_ut = gp_packed_floats(s->gh, H);
     if (!s->packed_w || !s->packed_u || !s->packed_ut) return GP_ERR_BAD_SIZE;
     const size_t x_drop = cfg->input_dropout ? s->x_size : 0;
-    const size_t cache[] = {s_states, gates, cfg->input_dropout ? gx : 0,
-                            cfg->recurrent_dropout ? gh_states : 0};
-    const size_t train[] = {s->proj, b_gh, s->bh, s->packed_w, s->packed_u};
-    const size_t bwd[] = {s->proj, s->proj, s->bh, s->bh, s->bh, s->bh, B, x_drop, s->packed_ut};
-    if (add_overflows(cache, 4, &s->cache) || add_overflows(train, 5, &s->fwd_train) ||
-        add_overflows(bwd, 9, &s->bwd)) {
+    const size_t cache[] = {s_states, gates};
+    const size_t train[] = {s->proj, b_gh, s->bh, s->packed_w, s->packed_u, x_drop};
+    const size_t bwd[] = {
+        s->proj, s->proj, s->bh,  s->bh,        s->bh,
+        s->bh,   B,       x_drop, s->packed_ut, cfg->recurrent_dropout ? s->tbh : 0};
+    if (add_overflows(cache, 2, &s->cache) || add_overflows(train, 6, &s->fwd_train) ||
+        add_overflows(bwd, 10, &s->bwd)) {
         return GP_ERR_BAD_SIZE;
     }
-    const size_t infer[] = {s->fwd_train, x_drop, s->bh, s->bh, s->bh, s->bh, b_w};
-    if (add_overflows(infer, 7, &s->fwd_infer)) return GP_ERR_BAD_SIZE;
+    const size_t infer[] = {s->fwd_train, s->bh, s->bh, s->bh, s->bh, b_w};
+    if (add_overflows(infer, 6, &s->fwd_infer)) return GP_ERR_BAD_SIZE;
     /* Callers turn float counts into bytes, and BLAS takes int sizes and strides. */
     if (!gp_fits_float_buffer(s->cache) || !gp_fits_float_buffer(s->fwd_infer) ||
         !gp_fits_float_buffer(s->bwd) || !gp_fits_blas_int(s->rows) ||
@@ -255,19 +255,16 @@ static void pack_columns(float *packed, const float *K, size_t k, size_t n, size
 }
 
 /* rec[:, g0*H : g1*H] = for each gate g: (h * rm_g) U_g, or h U for all those gates at
- * once without dropout. rec has gh columns; h * rm_g (rows, H) is written at
- * hm + g * hm_stride (stride 0: one scratch for all gates). */
+ * once without dropout. rec has gh columns; hm (rows, H) is scratch for h * rm_g. */
 static void recurrent_product(float *rec, const float *h, const kernel_operand *U, size_t rows,
-                              size_t H, size_t g0, size_t g1, gate_masks rm, float *hm,
-                              size_t hm_stride) {
+                              size_t H, size_t g0, size_t g1, gate_masks rm, float *hm) {
     if (!rm.base) {
         operand_gemm(rec, U->gh, h, H, U, rows, 0, H, g0 * H, g1 * H, 0);
         return;
     }
     for (size_t g = g0; g < g1; g++) {
-        float *hm_g = hm + g * hm_stride;
-        apply_row_mask(hm_g, h, gate_mask(rm, g), rows, 1, H);
-        operand_gemm(rec, U->gh, hm_g, H, U, rows, 0, H, g * H, (g + 1) * H, 0);
+        apply_row_mask(hm, h, gate_mask(rm, g), rows, 1, H);
+        operand_gemm(rec, U->gh, hm, H, U, rows, 0, H, g * H, (g + 1) * H, 0);
     }
 }
 
@@ -300,8 +297,7 @@ typedef struct {
     const float *h_prev, *c_prev; /* (rows, H) */
     float *gates;                 /* (rows, W) written: what backward needs */
     float *rec;                   /* (rows, G*H) the recurrent products */
-    float *hm;                    /* (rows, H) the dropped-out h_prev of gate g at */
-    size_t hm_stride;             /* hm + g * hm_stride: the cache's, or one scratch */
+    float *hm;                    /* (rows, H) scratch: a gate's dropped-out h_prev */
     const float *xw;
     size_t xw_stride;
     const kernel_operand *U; /* the recurrent kernel */
@@ -322,7 +318,7 @@ static void step_product(const step_fwd *s, const gp_rnn_config *cfg) {
     const size_t G = gp_rnn_gate_count(cfg->cell);
     const size_t gates = cfg->cell == GP_CELL_GRU && !cfg->reset_after ? 2 : G;
     recurrent_product(product_target(s, cfg), s->h_prev, s->U, s->rows, cfg->units, 0, gates, s->rm,
-                      s->hm, s->hm_stride);
+                      s->hm);
 }
 
 /* Only the products that the update of the step's units [u0, u1) reads: columns
@@ -474,9 +470,8 @@ typedef struct {
     int training;                /* 1: h_states / c_states hold every step */
     float *gates;                /* training: the cache's (T, B, W); inference: (B, W) */
     float *rec;                  /* (B, G*H) scratch */
-    float *xm, *hm;              /* dropped-out inputs (B, T, I) and states (T, B, H) per gate: */
-    size_t xm_stride;            /* training keeps them in the cache for backward, gate g's at */
-    size_t hm_stride;            /* xm + g * xm_stride; inference reuses one scratch (stride 0) */
+    float *xm;                   /* (B, T, I) scratch: one gate's dropped-out inputs */
+    float *hm;                   /* (B, H) scratch: one gate's dropped-out states */
     float *xw;                   /* (T, B, G*H) input projections, written by the job */
     int per_step;                /* 1: xw holds one timestep's, (B, G*H) */
     const kernel_operand *W, *U; /* the input and recurrent kernels */
@@ -522,7 +517,7 @@ static void project_inputs(const rnn_forward_job *job, size_t rows, size_t t0, s
         const size_t col = c0 + g * width;
         const float *src = x;
         if (masks) {
-            float *xm = job->xm + g * job->xm_stride + (b0 * T + t0) * I;
+            float *xm = job->xm + (b0 * T + t0) * I;
             const float *m = job->in->input_dropout + (g * B + b0) * I;
             for (size_t r = 0; r < n; r++) {
                 apply_row_mask(xm + r * lda, x + r * lda, job->per_step ? m + r * I : m, 1, 1, I);
@@ -593,8 +588,7 @@ static step_fwd step_at(const rnn_forward_job *job, size_t rows, size_t k) {
         .c_next = job->c_states ? state_at(job, job->c_states, k + 1) : NULL,
         .gates = job->gates + ((job->training ? k * cfg->batch : 0) + b0) * job->s->W,
         .rec = job->rec + b0 * gh,
-        .hm = job->hm + ((job->hm_stride ? k * cfg->batch : 0) + b0) * H,
-        .hm_stride = job->hm_stride,
+        .hm = job->hm + b0 * H,
         .xw = job->xw + ((job->per_step ? 0 : input_column(cfg, k)) * cfg->batch + b0) * gh,
         .xw_stride = gh,
         .U = job->U,
@@ -703,10 +697,11 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     const size_t B = cfg->batch, T = cfg->steps, H = cfg->units;
     const int training = cache != NULL, lstm = cfg->cell == GP_CELL_LSTM;
 
-    /* Workspace: xw | rec | hm | packed W | packed U, then for inference the dropped-out
-     * inputs, the ping-pong states and one step's gates. Training keeps those in the
-     * cache instead (layout in gru_py.h), the dropped-out inputs and states included:
-     * backward needs them for the weight gradients. */
+    /* Workspace: xw | rec | hm | packed W | packed U | the dropped-out inputs, then for
+     * inference the ping-pong states and one step's gates, which training keeps in the
+     * cache instead (layout in gru_py.h). The dropped-out inputs and states are not kept:
+     * backward makes them again from x, the states and the masks, step by step, while
+     * those are in cache. */
     float *xw = workspace, *rec = xw + s.proj, *hm = rec + B * s.gh, *packed_w = hm + s.bh;
     float *packed_u = packed_w + s.packed_w, *after = packed_u + s.packed_u;
     const kernel_operand W = operand_for(in->kernel, cfg->input_size, s.gh, 0, packed_w, B);
@@ -714,14 +709,11 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     kernel_operand U = operand_for(in->recurrent_kernel, H, s.gh, 0, packed_u, B);
     /* A single sequence split between jobs has them pack U in its first phase. */
     if (chunks > 1) U.packed.data = packed_u;
-    float *xm = training && cfg->input_dropout ? cache + s.S * s.states + s.rows * s.W : after;
-    if (!training && cfg->input_dropout) after += s.x_size;
+    float *xm = after;
+    if (cfg->input_dropout) after += s.x_size;
     float *h_states = training ? cache : after;
     float *c_states = lstm ? (training ? cache + s.states : after + 2 * s.bh) : NULL;
     float *gates = training ? cache + s.S * s.states : after + 4 * s.bh;
-    const int keep_states = training && cfg->recurrent_dropout;
-    if (keep_states)
-        hm = cache + s.S * s.states + s.rows * s.W + (cfg->input_dropout ? s.G * s.x_size : 0);
 
     rnn_forward_job jobs[GP_MAX_JOBS];
     const rnn_forward_job all = {
@@ -738,8 +730,6 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
         .rec = rec,
         .xm = xm,
         .hm = hm,
-        .xm_stride = training && cfg->input_dropout ? s.x_size : 0,
-        .hm_stride = keep_states ? s.tbh : 0,
         .xw = xw,
         .W = &W,
         .U = &U,
@@ -946,11 +936,10 @@ typedef struct {
     int32_t *first_active;    /* (B): each row's first used processing step, or T */
     const kernel_operand *UT; /* the recurrent kernel, transposed */
     size_t input_masks;       /* distinct input dropout masks: 0, 1 or G */
-    float *xm;                /* (B, T, I) scratch under input dropout with one mask per gate */
+    float *xm;                /* (B, T, I) scratch under input dropout */
     const float *cache;
-    const float *d_outputs, *d_last_state;   /* (B, T, H), (S, B, H), or NULL */
-    float *d_x;                              /* (B, T, I) written */
-    const float *dropped_x, *dropped_states; /* what the forward kept under dropout, or NULL */
+    const float *d_outputs, *d_last_state; /* (B, T, H), (S, B, H), or NULL */
+    float *d_x;                            /* (B, T, I) written */
     weight_gradients acc; /* per-step weight gradients: where this job adds its own */
     int acc_is_scratch;   /* 1: acc is the job's own (zeroed first, summed in after) */
 } rnn_backward_job;
@@ -969,28 +958,35 @@ static void add_column_sums(float *sums, const float *m, size_t rows, size_t n, 
 
 /* Adds step k's share of the weight gradients into the job's accumulators, while its gate
  * gradients are in cache: d_kernel += x_t^T gi and d_recurrent_kernel += h_prev^T gr, or
- * under dropout gate block by gate block from the dropped-out copies the forward kept,
- * and the biases' column sums. */
+ * under dropout gate block by gate block, from the dropped-out inputs and states made
+ * again here (in the job's rows of xm, and in the step's tmp, free by now); and the
+ * biases' column sums. */
 static void add_step_weight_gradients(const rnn_backward_job *job, const step_bwd *step, size_t k) {
     const gp_rnn_config *cfg = job->cfg;
     const rnn_sizes *s = job->s;
     const size_t T = cfg->steps, I = cfg->input_size, H = cfg->units, gh = s->gh;
     const size_t rows = step->rows, t = input_column(cfg, k), masks = job->input_masks;
-    /* x_t's rows are T*I apart, in x or in each gate's dropped-out copy (G, B, T, I) */
-    const size_t x_at = (job->b0 * T + t) * I, width = masks > 1 ? H : gh;
+    /* x_t's rows are T*I apart in x; dropped out, I apart in the scratch */
+    const size_t b0 = job->b0, width = masks > 1 ? H : gh;
+    const float *x_t = job->in->x + (b0 * T + t) * I;
+    float *x_g = job->xm + b0 * T * I;
     for (size_t g = 0; g * width < gh; g++) {
-        const float *x_t = masks ? job->dropped_x + g * s->x_size + x_at : job->in->x + x_at;
-        gp_gemm_at_b(job->acc.d_kernel + g * width, gh, x_t, T * I, step->gi + g * width,
-                     step->gi_stride, I, width, rows);
+        if (masks) {
+            const float *m = job->in->input_dropout + (g * cfg->batch + b0) * I;
+            for (size_t r = 0; r < rows; r++) {
+                apply_row_mask(x_g + r * I, x_t + r * T * I, m + r * I, 1, 1, I);
+            }
+        }
+        gp_gemm_at_b(job->acc.d_kernel + g * width, gh, masks ? x_g : x_t, masks ? I : T * I,
+                     step->gi + g * width, step->gi_stride, I, width, rows);
     }
     if (!cfg->recurrent_dropout) {
         gp_gemm_at_b(job->acc.d_recurrent_kernel, gh, step->h_prev, H, step->gr, gh, H, gh, rows);
     }
     for (size_t g = 0; cfg->recurrent_dropout && g < s->G; g++) {
-        /* the dropped-out states (G, T, B, H): gate g's, step k's, this job's rows */
-        const float *h_g = job->dropped_states + g * s->tbh + (k * cfg->batch + job->b0) * H;
-        gp_gemm_at_b(job->acc.d_recurrent_kernel + g * H, gh, h_g, H, step->gr + g * H, gh, H, H,
-                     rows);
+        apply_row_mask(step->tmp, step->h_prev, gate_mask(step->rm, g), rows, 1, H);
+        gp_gemm_at_b(job->acc.d_recurrent_kernel + g * H, gh, step->tmp, H, step->gr + g * H, gh, H,
+                     H, rows);
     }
     if (job->acc.d_bias) {
         add_column_sums(job->acc.d_bias, step->gi, rows, gh, step->gi_stride);
@@ -1126,26 +1122,29 @@ static void rnn_backward_rows(void *arg) {
     if (job->d_x) input_gradient(job, rows);
 }
 
-/* d_kernel += x^T d_in, or with input dropout (x * m_g)^T d_in_g per distinct mask, from
- * the dropped-out inputs (G, B, T, I) that the forward kept. */
-static void kernel_gradient(float *d_kernel, const float *x, const float *dropped_x,
+/* d_kernel += x^T d_in, or with input dropout (x * m_g)^T d_in_g per distinct mask, the
+ * dropped-out inputs (B, T, I) made in `dropped` gate by gate. */
+static void kernel_gradient(float *d_kernel, const float *x, const float *masks_in, float *dropped,
                             const float *d_in, size_t masks, const rnn_sizes *s,
                             const gp_rnn_config *cfg) {
     const size_t I = cfg->input_size, gh = s->gh;
     const size_t width = masks > 1 ? cfg->units : gh; /* gate columns per GEMM */
     for (size_t g = 0; g * width < gh; g++) {
-        const float *src = masks ? dropped_x + g * s->x_size : x;
-        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, width, s->rows, 1.0f, src, I,
-                          d_in + g * width, gh, 1.0f, d_kernel + g * width, gh);
+        if (masks) {
+            apply_row_mask(dropped, x, masks_in + g * cfg->batch * I, s->rows, cfg->steps, I);
+        }
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, width, s->rows, 1.0f,
+                          masks ? dropped : x, I, d_in + g * width, gh, 1.0f, d_kernel + g * width,
+                          gh);
     }
 }
 
-/* d_recurrent_kernel += h_prev^T d_rec over gate blocks [0, g1): one GEMM, or one per
- * gate from the dropped-out states (G, T, B, H) that the forward kept. The states
- * (T, B, H) are h_prev of every step. */
-static void recurrent_kernel_gradient(float *d_rk, const float *states, const float *dropped_states,
-                                      const float *d_rec, size_t g1, const rnn_sizes *s,
-                                      const gp_rnn_config *cfg) {
+/* d_recurrent_kernel += h_prev^T d_rec over gate blocks [0, g1): one GEMM, or under
+ * recurrent dropout one per gate, from the dropped-out states h_prev * rm_g made in
+ * `dropped` (T, B, H). The states (T, B, H) are h_prev of every step. */
+static void recurrent_kernel_gradient(float *d_rk, const float *states, const float *masks,
+                                      float *dropped, const float *d_rec, size_t g1,
+                                      const rnn_sizes *s, const gp_rnn_config *cfg) {
     const size_t H = cfg->units, gh = s->gh;
     if (!cfg->recurrent_dropout) {
         gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, g1 * H, s->rows, 1.0f, states, H,
@@ -1153,9 +1152,12 @@ static void recurrent_kernel_gradient(float *d_rk, const float *states, const fl
         return;
     }
     for (size_t g = 0; g < g1; g++) {
-        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s->rows, 1.0f,
-                          dropped_states + g * s->tbh, H, d_rec + g * H, gh, 1.0f, d_rk + g * H,
-                          gh);
+        for (size_t k = 0; k < cfg->steps; k++) {
+            apply_row_mask(dropped + k * s->bh, states + k * s->bh, masks + g * s->bh, cfg->batch,
+                           1, H);
+        }
+        gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s->rows, 1.0f, dropped, H,
+                          d_rec + g * H, gh, 1.0f, d_rk + g * H, gh);
     }
 }
 
@@ -1225,15 +1227,14 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     /* Gate pre-activation gradients, kept twice: d_in (B, T, G*H) in x's row order for the
      * kernel and input GEMMs, d_rec (T, B, G*H) in the states' row order for the
      * recurrent-kernel GEMM. Only the GRU's candidate block differs between them.
-     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | packed U^T. */
+     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | packed U^T,
+     * then under recurrent dropout the (T, B, H) dropped-out states of one gate for the
+     * weight gradient's GEMMs. */
     float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
     float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
-    const kernel_operand UT =
-        operand_for(in->recurrent_kernel, H, gh, 1, xm + (cfg->input_dropout ? s.x_size : 0), B);
-    /* What the forward kept under dropout, after the gates (NULL without). */
-    const float *dropped_x = cfg->input_dropout ? gates + s.rows * s.W : NULL;
-    const float *dropped_states =
-        cfg->recurrent_dropout ? gates + s.rows * s.W + (dropped_x ? s.G * s.x_size : 0) : NULL;
+    float *packed_ut = xm + (cfg->input_dropout ? s.x_size : 0);
+    float *dropped_states = packed_ut + s.packed_ut;
+    const kernel_operand UT = operand_for(in->recurrent_kernel, H, gh, 1, packed_ut, B);
     const size_t input_masks = input_mask_count(in, cfg, &s);
     rnn_backward_job jobs[GP_MAX_JOBS];
     const size_t count = gp_parallel_jobs(B, s.rows * H);
@@ -1258,8 +1259,6 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
             .d_outputs = d_outputs,
             .d_last_state = d_last_state,
             .d_x = grads->d_x,
-            .dropped_x = dropped_x,
-            .dropped_states = dropped_states,
         };
         if (per_step) set_accumulators(&jobs[i], i, grads, d_rec + B * gh);
     }
@@ -1271,10 +1270,10 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     }
 
     /* Weight gradients: one GEMM each over all B*T rows, split by output columns. */
-    kernel_gradient(grads->d_kernel, in->x, dropped_x, d_in, input_masks, &s, cfg);
+    kernel_gradient(grads->d_kernel, in->x, in->input_dropout, xm, d_in, input_masks, &s, cfg);
     const int candidate_apart = cfg->cell == GP_CELL_GRU && !cfg->reset_after;
-    recurrent_kernel_gradient(grads->d_recurrent_kernel, states, dropped_states, d_rec,
-                              candidate_apart ? 2 : s.G, &s, cfg);
+    recurrent_kernel_gradient(grads->d_recurrent_kernel, states, in->recurrent_dropout,
+                              dropped_states, d_rec, candidate_apart ? 2 : s.G, &s, cfg);
     if (candidate_apart) {
         /* the candidate's product was taken with q = r * h_prev * rm_h, kept in the cache */
         gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, H, H, s.rows, 1.0f, gates + 3 * H, s.W,

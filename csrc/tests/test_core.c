@@ -205,14 +205,6 @@ static size_t cached_width(const gp_rnn_config *c) {
     return c->cell == GP_CELL_GRU ? 4 * c->units : (c->cell == GP_CELL_LSTM ? 5 * c->units : 0);
 }
 
-/* The cache floats after the gates: per gate block, the dropped-out inputs (B, T, I) under
- * input dropout, then the dropped-out previous states (T, B, H) under recurrent dropout. */
-static size_t cached_dropout(const gp_rnn_config *c) {
-    const size_t G = gp_rnn_gate_count(c->cell), B = c->batch, T = c->steps;
-    return (c->input_dropout ? G * B * T * c->input_size : 0) +
-           (c->recurrent_dropout ? G * T * B * c->units : 0);
-}
-
 /* How a fixture masks its steps. MASK_PADDED gives row b the pattern b % 5 of mask_entry, so
  * a batch of 5 rows or more holds every kind of row. */
 typedef enum { MASK_NONE = 0, MASK_ALL_USED, MASK_PADDED } mask_kind;
@@ -318,7 +310,8 @@ static void rnn_fix_init(rnn_fix *f, const gp_rnn_config *cfg, mask_kind mask, u
     f->n_fws_train = gp_rnn_forward_workspace_size(c, 1);
     f->n_fws_infer = gp_rnn_forward_workspace_size(c, 0);
     f->n_bws = gp_rnn_backward_workspace_size(c);
-    const size_t want_cache = f->S * (T + 1) * B * H + T * B * cached_width(c) + cached_dropout(c);
+    /* dropout keeps nothing more: backward makes the dropped-out inputs and states again */
+    const size_t want_cache = f->S * (T + 1) * B * H + T * B * cached_width(c);
     CHECK(f->n_cache == want_cache, "%s: cache_size %zu, want %zu", f->name, f->n_cache,
           want_cache);
     CHECK(f->n_fws_train > 0 && f->n_fws_infer > 0 && f->n_bws > 0,
@@ -607,46 +600,6 @@ static double worst_err(const float *got, const double *want, size_t n, size_t *
  * to within about 6e-7 (relative to 1 + |value|); the tolerances leave a margin of 3 to 15. */
 static const double REF_FWD_TOL = 2e-6, REF_GRAD_TOL = 1e-5;
 
-/* The dropped-out inputs and states the cache keeps after the gates (at `at`) are exactly
- * the products the gates read: x * m_g for every gate block (only the first when all the
- * masks are equal, as then one serves all), and h_prev * rm_g of every step for the gate
- * blocks whose product takes h_prev (not the GRU's reset_before candidate). */
-static void check_cached_dropout(const rnn_fix *f, size_t at) {
-    const gp_rnn_config *c = &f->cfg;
-    const size_t B = c->batch, T = c->steps, I = c->input_size, H = c->units, G = f->G;
-    const float *kept = f->cache + at;
-    if (c->input_dropout) {
-        size_t gates = 1;
-        for (size_t g = 1; g < G; g++) {
-            if (memcmp(f->idrop, f->idrop + g * B * I, B * I * sizeof(float))) gates = G;
-        }
-        size_t bad = 0;
-        for (size_t g = 0; g < gates; g++) {
-            for (size_t r = 0; r < B * T; r++) {
-                for (size_t i = 0; i < I; i++) {
-                    const float want = f->x[r * I + i] * f->idrop[(g * B + r / T) * I + i];
-                    bad += kept[(g * B * T + r) * I + i] != want;
-                }
-            }
-        }
-        CHECK(!bad, "%s: %zu cached dropped-out inputs differ from x * m", f->name, bad);
-        kept += G * B * T * I;
-    }
-    if (c->recurrent_dropout) {
-        const size_t gates = c->cell == GP_CELL_GRU && !c->reset_after ? 2 : G;
-        size_t bad = 0;
-        for (size_t g = 0; g < gates; g++) {
-            for (size_t r = 0; r < T * B; r++) { /* row (k, b): h_prev of step k */
-                for (size_t j = 0; j < H; j++) {
-                    const float want = f->cache[r * H + j] * f->rdrop[(g * B + r % B) * H + j];
-                    bad += kept[(g * T * B + r) * H + j] != want;
-                }
-            }
-        }
-        CHECK(!bad, "%s: %zu cached dropped-out states differ from h_prev * rm", f->name, bad);
-    }
-}
-
 /* Compares the core's training forward of f (f->out, f->last, f->cache) with the reference:
  * outputs, last state and the cache in its documented layout, every state and the gates of
  * used steps (a skipped step's gates are never read). Returns the worst error. */
@@ -684,7 +637,6 @@ static double ref_check_forward(const rnn_fix *f, const ref_model *m) {
             if (e > worst) worst = e;
         }
     }
-    check_cached_dropout(f, states + T * B * W);
     free(out);
     free(last);
     free(cache);
@@ -1815,9 +1767,10 @@ static void test_rnn_counts(void) {
     }
 }
 
-/* Dropout makes the cache keep the dropped-out inputs and states for backward (G copies of
- * each); input dropout also needs scratch for them in inference and, with one mask per
- * gate, for backward's input gradient. */
+/* Dropout keeps nothing more in the cache. Input dropout needs scratch for one gate's
+ * dropped-out inputs (B, T, I) in every forward and in backward; recurrent dropout, in
+ * backward, for one gate's dropped-out states (T, B, H) when the weight gradient is one
+ * GEMM after the time loop. */
 static void test_rnn_workspace_sizes(void) {
     for (int v = 0; v < VARIANTS; v++) {
         size_t cache[4], fws_train[4], fws_infer[4], bws[4];
@@ -1832,20 +1785,18 @@ static void test_rnn_workspace_sizes(void) {
         }
         const char *cell = cell_name(variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 0).cell);
         const gp_rnn_config base = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 0);
-        const size_t G = gp_rnn_gate_count(base.cell);
         const size_t x_copy = base.batch * base.steps * base.input_size;
         const size_t h_copy = base.steps * base.batch * base.units;
         for (int drop = 1; drop < 4; drop++) {
             const int input = drop & 1, recurrent = drop >> 1;
-            const size_t want = cache[0] + (input ? G * x_copy : 0) + (recurrent ? G * h_copy : 0);
-            CHECK(cache[drop] == want, "%s v%d dropout %d: cache size %zu, want %zu", cell, v, drop,
-                  cache[drop], want);
-            CHECK(fws_train[drop] == fws_train[0],
-                  "%s v%d dropout %d: training workspace %zu, "
-                  "without %zu",
-                  cell, v, drop, fws_train[drop], fws_train[0]);
+            CHECK(cache[drop] == cache[0], "%s v%d dropout %d: cache size %zu, without %zu", cell,
+                  v, drop, cache[drop], cache[0]);
             const size_t scratch = input ? x_copy : 0;
-            CHECK(fws_infer[drop] == fws_infer[0] + scratch && bws[drop] == bws[0] + scratch,
+            CHECK(fws_train[drop] == fws_train[0] + scratch,
+                  "%s v%d dropout %d: training workspace %zu, without %zu", cell, v, drop,
+                  fws_train[drop], fws_train[0]);
+            CHECK(fws_infer[drop] == fws_infer[0] + scratch &&
+                      bws[drop] == bws[0] + scratch + (recurrent ? h_copy : 0),
                   "%s v%d dropout %d: inference and backward workspaces %zu, %zu; without %zu, "
                   "%zu",
                   cell, v, drop, fws_infer[drop], bws[drop], fws_infer[0], bws[0]);
