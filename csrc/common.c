@@ -9,6 +9,7 @@
 
 #include "blas.h"
 #include "common.h"
+#include "packed_gemm.h"
 #include "simd_math.h"
 
 const char *gp_status_str(gp_status status) {
@@ -34,7 +35,9 @@ const char *gp_status_str(gp_status status) {
 /* A float is NaN or infinite exactly when its exponent bits are all ones, that is when
  * adding one to the exponent of its magnitude carries into the sign bit. Returns the OR
  * of those sums over a block: its sign bit is set if the block holds one. Integer
- * arithmetic, so compilers vectorise it; built twice, for AVX2 and for any x86-64. */
+ * arithmetic, so compilers vectorise it; built for AVX-512, AVX2 and any x86-64. The one
+ * running OR takes a vector per cycle, so the widest vectors scan fastest: AVX-512 halves
+ * the time of the weights' scan at every call. */
 #define GP_DEFINE_NONFINITE_BLOCK(name, attributes)                                                \
     attributes static uint32_t name(const float *v, size_t n) {                                    \
         uint32_t any = 0;                                                                          \
@@ -49,14 +52,17 @@ const char *gp_status_str(gp_status status) {
 GP_DEFINE_NONFINITE_BLOCK(nonfinite_block, )
 #ifdef GP_HAVE_X86_SIMD
 GP_DEFINE_NONFINITE_BLOCK(nonfinite_block_avx2, __attribute__((target("avx2"))))
+GP_DEFINE_NONFINITE_BLOCK(nonfinite_block_avx512, __attribute__((target("avx512f"))))
 #endif
 
 size_t gp_find_nonfinite(const float *v, size_t n) {
     /* Blocks are scanned whole; only a block with a hit is searched element by element. */
     enum { BLOCK = 4096 };
 #ifdef GP_HAVE_X86_SIMD
+    const gp_isa isa = gp_packed_isa();
     uint32_t (*scan)(const float *, size_t) =
-        gp_cpu_has_avx2_fma() ? nonfinite_block_avx2 : nonfinite_block;
+        isa == GP_ISA_AVX512 ? nonfinite_block_avx512
+                             : (isa == GP_ISA_AVX2 ? nonfinite_block_avx2 : nonfinite_block);
 #else
     uint32_t (*scan)(const float *, size_t) = nonfinite_block;
 #endif

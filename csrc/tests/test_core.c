@@ -8,6 +8,7 @@
  * Dimension letters: B batch, T timesteps, I input features, H units, G gate blocks, S state
  * tensors (Dense: N rows, O units).
  */
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -2187,6 +2188,40 @@ static void test_packed_gemm(void) {
     gp_packed_force_isa(chosen);
 }
 
+/* gp_find_nonfinite with every scan this CPU runs: the first NaN or infinity at block
+ * edges and in partial blocks, and none among the largest, smallest and subnormal floats. */
+static void test_find_nonfinite_every_isa(void) {
+    const gp_isa chosen = gp_packed_isa();
+    const size_t sizes[] = {1, 17, 4096, 4097, 10000};
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int isa = GP_ISA_SCALAR; isa <= GP_ISA_AVX512; isa++) {
+        if (gp_packed_force_isa((gp_isa)isa) != 0) continue;
+        for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+            const size_t n = sizes[c];
+            float *v = falloc(n);
+            const float finite[] = {FLT_MAX, -FLT_MAX, FLT_MIN, 1e-40f, 0.0f, -1.0f};
+            for (size_t i = 0; i < n; i++) v[i] = finite[i % 6];
+            CHECK(gp_find_nonfinite(v, n) == n, "%s n %zu: a finite array reported",
+                  isa_name((gp_isa)isa), n);
+            const size_t at[] = {0, n - 1, 4095, 4096};
+            for (size_t a = 0; a < 4; a++) {
+                if (at[a] >= n) continue;
+                for (size_t b = 0; b < 3; b++) {
+                    const float keep = v[at[a]];
+                    v[at[a]] = bad[b];
+                    if (at[a] + 1 < n) v[n - 1] = bad[(b + 1) % 3]; /* a later one too */
+                    CHECK(gp_find_nonfinite(v, n) == at[a], "%s n %zu: %g at %zu not found first",
+                          isa_name((gp_isa)isa), n, (double)bad[b], at[a]);
+                    v[at[a]] = keep;
+                    v[n - 1] = finite[(n - 1) % 6];
+                }
+            }
+            free(v);
+        }
+    }
+    gp_packed_force_isa(chosen);
+}
+
 /* One fused GRU row forward and backward at the ISA now chosen, into out: the gates (4H),
  * h_next (H), then gi (3H), gr (3H) and dh (H). Units [u0, u1) forward, all backward. */
 static void fused_gru_row(float *out, const float *in, size_t H, size_t u0, size_t u1) {
@@ -2281,6 +2316,7 @@ int main(void) {
     test_rnn_counts();
     test_packed_gemm();
     test_gru_fused_widths_agree();
+    test_find_nonfinite_every_isa();
     test_rnn_workspace_sizes();
     test_rnn_status();
     test_dense_status();
