@@ -942,7 +942,8 @@ def test_kept_memory_is_the_eight_most_recently_freed_blocks():
 # ---------------------------------------------------------------------------------- #
 
 THREAD_CALLS = 50
-THREAD_SHAPE = {"b": 8, "t": 40, "i": 16, "h": 64}
+# Big enough that a call is split between two jobs (csrc/parallel.c: B*T*H >= 65536).
+THREAD_SHAPE = {"b": 16, "t": 40, "i": 16, "h": 128}
 
 
 def _forward_backward(arrays, upstream):
@@ -958,9 +959,10 @@ def _run_calls(arrays, upstream, n, barrier=None):
 
 
 def test_concurrent_calls_match_a_single_threaded_run():
-    """Two threads at once, each on its own inputs, get bit-for-bit the single-threaded
-    results: nothing is shared between calls, and OpenBLAS splits a GEMM over rows and
-    columns, never over the summed dimension, so the thread count does not change bits."""
+    """Two threads at once, each on its own inputs, get bit-for-bit the results of calls
+    made one at a time: nothing is shared between calls, and each call is split between
+    two jobs the same way, whether it runs on the kept worker threads or, while the other
+    call has them, on threads started for it."""
     inputs = [(_gru_arrays(seed=20 + k, **THREAD_SHAPE),
                _gru_upstream(seed=30 + k, b=THREAD_SHAPE["b"], t=THREAD_SHAPE["t"],
                              h=THREAD_SHAPE["h"]))

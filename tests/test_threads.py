@@ -5,7 +5,6 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -126,38 +125,6 @@ def _split_call_arrays(seed):
 def _split_call(arrays):
     out = ops.gru_forward(*arrays)
     return out.outputs, ops.rnn_backward(out.cache, out.outputs).kernel
-
-
-def test_concurrent_split_calls_match_calls_made_one_at_a_time(restore_threads):
-    """Two Python threads at once, each making calls split between two jobs: one call uses
-    the kept worker threads, a call made meanwhile starts threads of its own; either way
-    the same bits as a call made alone."""
-    gru_py.set_num_threads(2)
-    inputs = [_split_call_arrays(seed) for seed in (41, 42)]
-    expected = [_split_call(arrays) for arrays in inputs]
-    barrier = threading.Barrier(2)
-    mismatches, errors = [], []
-
-    def calls(k):
-        try:
-            barrier.wait()
-            for _ in range(40):
-                got = _split_call(inputs[k])
-                if not all(np.array_equal(g, w) for g, w in zip(got, expected[k])):
-                    mismatches.append(k)
-        except Exception as exc:  # re-raised below, in the test's thread
-            errors.append(exc)
-            barrier.abort()
-
-    threads = [threading.Thread(target=calls, args=(k,)) for k in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads), "a call never returned"
-    if errors:
-        raise errors[0]
-    assert not mismatches
 
 
 def _child_split_call(arrays, expected, queue):
