@@ -175,14 +175,15 @@ static void *worker_main(void *unused) {
     return NULL;
 }
 
-/* A fork's child has none of the parent's workers, and the lock may have been held by a
- * thread that the child does not have. */
+/* A fork's child has none of the parent's workers, nor the call they may have been
+ * serving, and the lock may have been held by a thread that the child does not have. */
 static void forget_workers_in_child(void) {
     pthread_mutex_init(&g_pool.lock, NULL);
     pthread_cond_init(&g_pool.work, NULL);
     pthread_cond_init(&g_pool.idle, NULL);
     g_pool.workers = 0;
     g_pool.serving = 0;
+    g_pool.running = 0;
 }
 
 static pthread_once_t g_fork_handler_once = PTHREAD_ONCE_INIT;

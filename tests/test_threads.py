@@ -5,6 +5,8 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -132,17 +134,32 @@ def _child_split_call(arrays, expected, queue):
     queue.put(all(np.array_equal(g, w) for g, w in zip(got, expected)))
 
 
-def test_a_forked_child_makes_split_calls(restore_threads):
-    """A child forked after the parent's calls started worker threads has none of them
-    (and maybe a lock held by one): its own split calls must still run and agree."""
+@pytest.mark.parametrize("during_a_call", [False, True], ids=["idle", "during_a_call"])
+def test_a_forked_child_makes_split_calls(during_a_call, restore_threads):
+    """A child forked after the parent's calls started worker threads has none of them,
+    nor the call they were busy with when it was forked during one (and maybe a lock held
+    by one): its own split calls must still run and agree."""
     gru_py.set_num_threads(2)
     arrays = _split_call_arrays(43)
     expected = _split_call(arrays)  # the parent's workers now exist
+    busy = None
+    if during_a_call:
+        # a forward of about 0.1 s in another thread, which releases the GIL inside it
+        rng = np.random.default_rng(44)
+        long_call = (rng.standard_normal((32, 2000, 64)).astype(np.float32),
+                     (rng.standard_normal((64, 768)) * 0.1).astype(np.float32),
+                     (rng.standard_normal((256, 768)) * 0.1).astype(np.float32))
+        busy = threading.Thread(target=ops.gru_forward, args=long_call,
+                                kwargs={"training": False})
+        busy.start()
+        time.sleep(0.02)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_child_split_call, args=(arrays, expected, queue))
     child.start()
-    child.join(timeout=120)
+    if busy is not None:
+        busy.join()
+    child.join(timeout=60)
     if child.is_alive():
         child.kill()
         pytest.fail("the forked child's call never returned")
