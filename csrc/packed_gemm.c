@@ -164,6 +164,84 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
 
 GP_DEFINE_STRIP(tile_avx512, tile_avx512_r, MR_AVX512, "avx512f")
 
+/* gp_gemm_at_b's tile: C (rows of c, ldc apart) += A^T B over k rows of A and B, the
+ * tile's first column of A^T at a and of B at b. */
+typedef struct {
+    float *c;
+    size_t ldc;
+    const float *a;
+    size_t lda;
+    const float *b;
+    size_t ldb, k;
+} at_b_tile;
+
+/* R x P panels of C += A^T B, R and P constant after inlining: the tile kernel's loop
+ * with C^T's rows read from A directly and every column written. A kernel of its own:
+ * at the depth of a step's weight gradients (32 rows) reading the general tile's strides
+ * and lane masks cost 8% of the time. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+at_b_avx512_rp(const at_b_tile *t, const size_t R, const size_t P) {
+    __m512 acc[MR_AVX512][PANELS_AVX512];
+#pragma GCC unroll 8
+    for (size_t i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    const float *a = t->a, *b = t->b;
+    for (size_t kk = 0; kk < t->k; kk++, a += t->lda, b += t->ldb) {
+        const __m512 v0 = _mm512_loadu_ps(b);
+        const __m512 v1 = P > 1 ? _mm512_loadu_ps(b + GP_PANEL) : v0;
+#pragma GCC unroll 8
+        for (size_t i = 0; i < R; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, v0, acc[i][0]);
+            if (P > 1) acc[i][1] = _mm512_fmadd_ps(ai, v1, acc[i][1]);
+        }
+    }
+#pragma GCC unroll 8
+    for (size_t i = 0; i < R; i++) {
+#pragma GCC unroll 2
+        for (size_t p = 0; p < P; p++) {
+            float *dst = t->c + i * t->ldc + p * GP_PANEL;
+            _mm512_storeu_ps(dst, _mm512_add_ps(acc[i][p], _mm512_loadu_ps(dst)));
+        }
+    }
+}
+
+#define at_b_pair_avx512(t, R) at_b_avx512_rp(t, R, 2)
+#define at_b_panel_avx512(t, R) at_b_avx512_rp(t, R, 1)
+
+/* Defines name(t, rows): the tile's panels down `rows` rows, in tiles of MR_AVX512 rows. */
+#define GP_DEFINE_AT_B_STRIP(name, kernel)                                                         \
+    __attribute__((target("avx512f"))) static void name(at_b_tile t, size_t rows) {                \
+        for (; rows >= MR_AVX512; rows -= MR_AVX512) {                                             \
+            kernel(&t, MR_AVX512);                                                                 \
+            t.c += MR_AVX512 * t.ldc;                                                              \
+            t.a += MR_AVX512;                                                                      \
+        }                                                                                          \
+        if (rows) GP_CALL_WITH_CONSTANT(kernel, &t, rows, MR_AVX512);                              \
+    }
+
+GP_DEFINE_AT_B_STRIP(at_b_pairs_avx512, at_b_pair_avx512)
+GP_DEFINE_AT_B_STRIP(at_b_panels_avx512, at_b_panel_avx512)
+#undef GP_DEFINE_AT_B_STRIP
+#undef at_b_pair_avx512
+#undef at_b_panel_avx512
+
+/* All of C += A^T B, C (m, n) with n a multiple of GP_PANEL: strips of panel pairs, then
+ * the last panel of an odd count. */
+static void at_b_avx512(at_b_tile t, size_t m, size_t n) {
+    size_t j = 0;
+    for (; j + PANELS_AVX512 * GP_PANEL <= n; j += PANELS_AVX512 * GP_PANEL) {
+        at_b_tile strip = t;
+        strip.c += j;
+        strip.b += j;
+        at_b_pairs_avx512(strip, m);
+    }
+    if (j < n) {
+        t.c += j;
+        t.b += j;
+        at_b_panels_avx512(t, m);
+    }
+}
+
 /* One row by P panels, P constant after inlining. */
 __attribute__((target("avx512f"), always_inline)) static inline void row_avx512_p(const tile *t,
                                                                                   const size_t P) {
@@ -358,6 +436,12 @@ void gp_gemm_at_b(float *c, size_t ldc, const float *a, size_t lda, const float 
                   size_t m, size_t n, size_t k) {
     GP_ASSERT(n % GP_PANEL == 0);
     if (!m || !n) return;
+#ifdef GP_HAVE_X86_SIMD
+    if (gp_packed_isa() == GP_ISA_AVX512) {
+        at_b_avx512((at_b_tile){c, ldc, a, lda, b, ldb, k}, m, n);
+        return;
+    }
+#endif
     /* C's row i is A's column i: its element k is a[k * lda + i] */
     run_tiles((tile){.c = c,
                      .ldc = ldc,

@@ -2184,6 +2184,7 @@ static void test_packed_gemm(void) {
         check_at_b_product(1, 16, 5);
         check_at_b_product(13, 48, 33);
         check_at_b_product(64, 192, 128);
+        check_at_b_product(8, 32, 0); /* no rows: C unchanged */
     }
     gp_packed_force_isa(chosen);
 }
