@@ -831,6 +831,7 @@ static void gru_step_backward(const step_bwd *s, const gp_rnn_config *cfg) {
             if (b + ahead < rows) { /* the row's cached gates and previous state */
                 prefetch_floats(s->gates + (b + ahead) * H4, H4);
                 prefetch_floats(s->h_prev + (b + ahead) * H, H);
+                prefetch_floats(s->gi + (b + ahead) * s->gi_stride, H3);
             }
             if (step_active(s, b, T)) {
                 gp_gru_fused_backward_row(s->gi + b * s->gi_stride, s->gr + b * H3, s->dh + b * H,
