@@ -28,6 +28,8 @@ import scenarios  # noqa: E402
 THREADS = 2
 # Other processes' load (in cores) above which a task's times are not comparable.
 BUSY = 0.2
+# How a peer started with --serve talks to run.py on stdout; libraries may print there too.
+PROTOCOL = "gru_bench:"
 
 
 class CheckFailed(Exception):
@@ -213,7 +215,11 @@ def parse_args(argv=None):
     ap.add_argument("--data", required=True, help=".npz with the shared data and weights")
     ap.add_argument("--ref", required=True, help=".npz with gru_py's reference outputs")
     ap.add_argument("--out", required=True, help="JSON file to write")
-    ap.add_argument("--tasks", required=True, help="comma-separated task ids")
+    ap.add_argument("--tasks", default="", help="comma-separated task ids")
+    ap.add_argument("--serve", action="store_true",
+                    help="take task ids from stdin, one a line, and report each on stdout "
+                         f"('{PROTOCOL} done <task>') when its result is written; how "
+                         "run.py interleaves the peers")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--min-time", type=float, default=1.0)
@@ -224,8 +230,13 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
+def _say(message):
+    print(f"{PROTOCOL} {message}", flush=True)
+
+
 def run_peer(name, info_fn, tasks, setup_error=None):
-    """The peer process's main: runs the requested tasks and writes the JSON."""
+    """The peer process's main: runs the requested tasks (given by --tasks, or one by one
+    on stdin with --serve) and writes the JSON after each."""
     args = parse_args()
     out = {"peer": name, "pid": os.getpid(), "argv": sys.argv,
            "env": {k: os.environ.get(k) for k in (
@@ -233,52 +244,68 @@ def run_peer(name, info_fn, tasks, setup_error=None):
                "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "KERAS_BACKEND",
                "TF_ENABLE_ONEDNN_OPTS")},
            "tasks": {}}
-    requested = [t for t in args.tasks.split(",") if t]
+    ctx = None
     if setup_error is not None:
         out["unavailable"] = setup_error
-        for t in requested:
-            out["tasks"][t] = {"task": t, "status": "unavailable", "reason": setup_error}
-        _write(args.out, out)
-        return
-    with np.load(args.data) as z:
-        data = {k: z[k] for k in z.files}
-    with np.load(args.ref) as z:
-        ref = {k: z[k] for k in z.files}
-    ctx = Context(args, data, ref)
-    try:
-        out["info"] = info_fn()
-    except Exception as exc:  # the info is for the report; never fatal
-        out["info"] = {"error": repr(exc)}
-    out["info"]["blas_pools_after_import"] = blas_pools()
-    out["rss_after_import_mb"] = rss_mb()
+    else:
+        with np.load(args.data) as z:
+            data = {k: z[k] for k in z.files}
+        with np.load(args.ref) as z:
+            ref = {k: z[k] for k in z.files}
+        ctx = Context(args, data, ref)
+        try:
+            out["info"] = info_fn()
+        except Exception as exc:  # the info is for the report; never fatal
+            out["info"] = {"error": repr(exc)}
+        out["info"]["blas_pools_after_import"] = blas_pools()
+        out["rss_after_import_mb"] = rss_mb()
+    _write(args.out, out)
+    if args.serve:
+        _say("ready")
+        requested = (line.strip() for line in sys.stdin)
+    else:
+        requested = (t for t in args.tasks.split(",") if t)
     for task in requested:
-        ctx.start(task)
-        fn = tasks.get(task)
-        if fn is None:
-            ctx.result.update(status="unsupported", reason="not run by this peer")
-            out["tasks"][task] = ctx.result
+        if not task:
             continue
-        history = []
-        for attempt in range(1 + max(0, args.retries)):
-            ctx.start(task)
-            _run_task(ctx, fn, args)
-            load = ctx.result.get("other_load_cores") or 0.0
-            if ctx.result["status"] != "ok" or load <= BUSY or attempt == args.retries:
-                break
-            # Another process took a core meanwhile: times are not comparable; again.
-            history.append({"median_s": ctx.result.get("median_s"), "other_load_cores": load})
-            ctx.cache.clear()
-            print(f"[{name}] {task}: other processes used {load:.2f} cores, again",
-                  file=sys.stderr, flush=True)
-        ctx.result["discarded_attempts"] = history
-        out["tasks"][task] = ctx.result
+        if ctx is None:
+            out["tasks"][task] = {"task": task, "status": "unavailable",
+                                  "reason": setup_error}
+        else:
+            out["tasks"][task] = _run_with_retries(name, ctx, tasks.get(task), task, args)
         _write(args.out, out)  # after every task: a peer stopped later keeps these
-        print(f"[{name}] {task}: {ctx.result['status']}"
-              + (f" median {ctx.result['median_s'] * 1e3:.3f} ms" if "median_s" in ctx.result
-                 else f" ({ctx.result.get('reason', '')[:200]})"), file=sys.stderr, flush=True)
-    out["info"]["blas_pools_at_end"] = blas_pools()
+        if args.serve:
+            _say(f"done {task}")
+    if ctx is not None:
+        out["info"]["blas_pools_at_end"] = blas_pools()
     out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _write(args.out, out)
+
+
+def _run_with_retries(name, ctx, fn, task, args):
+    """One task's result, run again (up to --retries times) while other processes took a
+    core during it."""
+    ctx.start(task)
+    if fn is None:
+        ctx.result.update(status="unsupported", reason="not run by this peer")
+        return ctx.result
+    history = []
+    for attempt in range(1 + max(0, args.retries)):
+        ctx.start(task)
+        _run_task(ctx, fn, args)
+        load = ctx.result.get("other_load_cores") or 0.0
+        if ctx.result["status"] != "ok" or load <= BUSY or attempt == args.retries:
+            break
+        # Another process took a core meanwhile: times are not comparable; again.
+        history.append({"median_s": ctx.result.get("median_s"), "other_load_cores": load})
+        ctx.cache.clear()
+        print(f"[{name}] {task}: other processes used {load:.2f} cores, again",
+              file=sys.stderr, flush=True)
+    ctx.result["discarded_attempts"] = history
+    print(f"[{name}] {task}: {ctx.result['status']}"
+          + (f" median {ctx.result['median_s'] * 1e3:.3f} ms" if "median_s" in ctx.result
+             else f" ({ctx.result.get('reason', '')[:200]})"), file=sys.stderr, flush=True)
+    return ctx.result
 
 
 def _run_task(ctx, fn, args):

@@ -1,7 +1,7 @@
 """Runs scenarios S1-S4 of PERFORMANCE.md, and their LSTM (S1L, S3L), recurrent dropout
 (S2R; S2D adds input dropout) and mask (S2M) variants, side by side: gru_py, PyTorch CPU,
 ONNX Runtime (inference) and Keras 3 on tensorflow-cpu, one subprocess per peer, two
-threads each.
+threads each, the peers taking turns task by task.
 
     python benchmarks/run.py                     # everything
     python benchmarks/run.py --quick             # smoke run
@@ -9,12 +9,15 @@ threads each.
 
 The parent makes the shared data and weights (Keras layout, float32, seeded) and gru_py's
 reference outputs and gradients, saves them to a temporary .npz, and starts one process
-per peer. Each peer maps the weights to its own layout, checks its outputs against
-gru_py's (max |diff| <= 1e-4; gradients relative to their size) and only then times:
-warm-up, then the median of at least --runs runs. The parent prints a table (times,
-ratio against gru_py, GFLOP/s, % of OpenBLAS sgemm's rate on the same GEMM shapes
-measured in the gru_py process, peak RSS, the check), each peer's cost of recurrent
-dropout and of masks (S2R, S2D and S2M fit epochs over S2's), and writes JSON.
+per peer. Then it hands out the tasks: each task runs on every peer in turn before the
+next task starts, while the other peers wait idle. This host's speed drifts by 10-30%
+over minutes, so the times a ratio divides are taken within a minute or two of each
+other rather than up to ten minutes apart. Each peer maps the weights to its own layout,
+checks its outputs against gru_py's (max |diff| <= 1e-4; gradients relative to their
+size) and only then times: warm-up, then the median of at least --runs runs. The parent
+prints a table (times, ratio against gru_py, GFLOP/s, % of OpenBLAS sgemm's rate on the
+same GEMM shapes measured in the gru_py process, peak RSS, the check), each peer's cost of
+recurrent dropout and of masks (S2R, S2D and S2M fit epochs over S2's), and writes JSON.
 
 The peers are optional: a peer that does not import is reported as unavailable.
 Install them with ``pip install -r benchmarks/requirements.txt``.
@@ -24,10 +27,12 @@ import argparse
 import json
 import os
 import platform
+import queue
 import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,7 +40,7 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 import scenarios as sc  # noqa: E402
-from common import machine_busy_s  # noqa: E402
+from common import PROTOCOL, machine_busy_s  # noqa: E402
 
 # label -> (script, extra environment)
 PEERS = {
@@ -83,7 +88,8 @@ def parse_args(argv=None):
                     help="run a task again (up to this many times) when other processes "
                          "used more than 0.2 cores during it (default %(default)s)")
     ap.add_argument("--timeout", type=float, default=900,
-                    help="seconds before a peer process is stopped (default %(default)s)")
+                    help="seconds a peer may take to start or to run one task before it "
+                         "is stopped (default %(default)s)")
     args = ap.parse_args(argv)
     quick = args.quick
     for name, full, small in (("runs", 10, 3), ("warmup", 2, 1), ("min_time", 1.0, 0.0),
@@ -144,11 +150,14 @@ def machine_info():
     return info
 
 
-def _children_cpu():
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+def _process_cpu_s(pid):
+    """CPU seconds process `pid` has used (/proc/<pid>/stat), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def background_load(seconds=1.0):
@@ -171,53 +180,108 @@ def wait_until_idle(max_wait, threshold=0.15):
     return load
 
 
-def run_peer(label, args, data_path, ref_path, workdir):
-    script, extra = PEERS[label]
-    out = os.path.join(workdir, f"{label}.json")
-    cmd = [args.python, os.path.join(HERE, "peers", script), "--data", data_path,
-           "--ref", ref_path, "--out", out, "--tasks", ",".join(args.task_list),
-           "--runs", str(args.runs), "--warmup", str(args.warmup),
-           "--min-time", str(args.min_time), "--max-runs", str(args.max_runs),
-           "--fit-epochs", str(args.fit_epochs), "--wait-idle", str(args.wait_idle),
-           "--retries", str(args.retries)]
-    env = peer_env()
-    env.update(extra)
-    print(f"== {label}: {' '.join(shlex.quote(c) for c in cmd[1:2])} ...", file=sys.stderr,
-          flush=True)
-    idle_before = wait_until_idle(args.wait_idle) if args.wait_idle else background_load()
-    busy0, child0 = machine_busy_s(), _children_cpu()
-    t0 = time.perf_counter()
-    try:
-        budget = (args.timeout + (len(args.task_list) + 1) * args.wait_idle) * \
-            (1 + args.retries)
-        proc = subprocess.run(cmd, env=env, timeout=budget, stdout=subprocess.PIPE,
-                              text=True, check=False)
-        rc, why = proc.returncode, None
-    except subprocess.TimeoutExpired:
-        rc, why = None, f"stopped after {args.timeout:.0f} s"
-    wall = time.perf_counter() - t0
-    busy1, child1 = machine_busy_s(), _children_cpu()
-    # Cores the rest of the machine kept busy while the peer ran: a noisy machine
-    # makes every time in the table suspect (the peers use 2 threads on 2 cores).
-    others = None if busy0 is None else max(0.0, ((busy1 - busy0) - (child1 - child0)) / wall)
-    reason = why or f"peer process exited with {rc}"
-    result = {"peer": label, "tasks": {}}
-    if os.path.exists(out):  # written after every task, so present after a timeout too
+class Peer:
+    """One peer's process, started with --serve: it takes task ids on stdin and answers
+    each on stdout once its result is in its JSON file."""
+
+    def __init__(self, label, args, data_path, ref_path, workdir):
+        script, extra = PEERS[label]
+        self.label, self.extra = label, extra
+        self.out = os.path.join(workdir, f"{label}.json")
+        cmd = [args.python, os.path.join(HERE, "peers", script), "--data", data_path,
+               "--ref", ref_path, "--out", self.out, "--serve",
+               "--runs", str(args.runs), "--warmup", str(args.warmup),
+               "--min-time", str(args.min_time), "--max-runs", str(args.max_runs),
+               "--fit-epochs", str(args.fit_epochs), "--wait-idle", str(args.wait_idle),
+               "--retries", str(args.retries)]
+        env = peer_env()
+        env.update(extra)
+        print(f"== {label}: {' '.join(shlex.quote(c) for c in cmd[1:2])} ...",
+              file=sys.stderr, flush=True)
+        self.idle_before = wait_until_idle(args.wait_idle) if args.wait_idle else \
+            background_load()
+        self.failure = None
+        self.task_wall = self.others_cpu = 0.0
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.messages = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self._expect("ready", args.timeout)
+
+    def _read(self):
+        """Protocol lines from the peer's stdout into the queue; None at its end."""
+        for line in self.proc.stdout:
+            if line.startswith(PROTOCOL):
+                self.messages.put(line[len(PROTOCOL):].strip())
+        self.messages.put(None)
+
+    def _expect(self, message, timeout):
+        """Waits for `message`; on a timeout or an early exit the peer is failed."""
+        deadline = time.perf_counter() + timeout
+        while self.failure is None:
+            try:
+                got = self.messages.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                self.failure = f"stopped after {timeout:.0f} s waiting for '{message}'"
+                self.proc.kill()
+                break
+            if got is None:
+                self.failure = f"peer process exited with {self.proc.wait()}"
+            elif got == message:
+                return
+
+    def run(self, task, args):
+        """Runs one task, counting the cores other processes used meanwhile."""
+        if self.failure is not None:
+            return
+        busy0, own0, t0 = machine_busy_s(), _process_cpu_s(self.proc.pid), time.perf_counter()
         try:
-            with open(out) as f:
-                result = json.load(f)
-        except ValueError:
-            pass
-    if rc != 0:
-        result["process_error"] = reason
-    for t in args.task_list:
-        result["tasks"].setdefault(t, {"task": t, "status": "error", "reason": reason})
-    result["label"] = label
-    result["wall_s"] = wall
-    result["other_load_cores_before"] = idle_before
-    result["other_load_cores_during"] = others
-    result["extra_env"] = extra
-    return result
+            self.proc.stdin.write(task + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.failure = f"peer process exited with {self.proc.wait()}"
+            return
+        self._expect(f"done {task}", (args.timeout + args.wait_idle) * (1 + args.retries))
+        self.task_wall += time.perf_counter() - t0
+        own1 = _process_cpu_s(self.proc.pid)
+        if None not in (busy0, own0, own1):
+            self.others_cpu += max(0.0, (machine_busy_s() - busy0) - (own1 - own0))
+
+    def finish(self, args):
+        """Ends the process; its results, with every task it did not report as an error."""
+        if self.failure is None:
+            self.proc.stdin.close()
+            try:
+                rc = self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+            if rc != 0:
+                self.failure = f"peer process exited with {rc}"
+        else:
+            self.proc.kill()
+            self.proc.wait()
+        result = {"peer": self.label, "tasks": {}}
+        if os.path.exists(self.out):  # written after every task, so present after a failure
+            try:
+                with open(self.out) as f:
+                    result = json.load(f)
+            except ValueError:
+                pass
+        if self.failure is not None:
+            result["process_error"] = self.failure
+        for t in args.task_list:
+            result["tasks"].setdefault(
+                t, {"task": t, "status": "error", "reason": self.failure or "not reported"})
+        result["label"] = self.label
+        result["wall_s"] = self.task_wall
+        result["other_load_cores_before"] = self.idle_before
+        # Cores the rest of the machine kept busy while the peer ran its tasks (the other
+        # peers wait idle meanwhile): a noisy machine makes every time suspect.
+        result["other_load_cores_during"] = \
+            self.others_cpu / self.task_wall if self.task_wall else None
+        result["extra_env"] = self.extra
+        return result
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -368,7 +432,7 @@ def format_versions(results):
         desc = ", ".join(f"{k}={v}" for k, v in info.items() if k not in ("build",))
         lines.append(f"- {label}: {desc}; threadpoolctl: {kernels or pools}"
                      f"; peak RSS of the process {_num(r.get('max_rss_mb'), 0)} MB"
-                     f"; process wall {r.get('wall_s', 0):.0f} s"
+                     f"; wall time of its tasks {r.get('wall_s', 0):.0f} s"
                      f"; other processes' load during the run "
                      f"{_num(r.get('other_load_cores_during'), 2)} cores")
     return "\n".join(lines)
@@ -389,8 +453,12 @@ def main(argv=None):
         np.savez(data_path, **data)
         np.savez(ref_path, **ref)
         del data, ref
-        for label in args.peer_list:
-            results[label] = run_peer(label, args, data_path, ref_path, workdir)
+        peers = [Peer(label, args, data_path, ref_path, workdir) for label in args.peer_list]
+        for task in args.task_list:
+            for peer in peers:
+                peer.run(task, args)
+        for peer in peers:
+            results[peer.label] = peer.finish(args)
     rows = build_rows(results, args)
     table = format_table(rows, args)
     costs = variant_costs(rows)

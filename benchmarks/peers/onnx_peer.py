@@ -25,7 +25,7 @@ try:
     import torch  # noqa: E402
 
     torch.set_num_threads(1)  # torch only exports here
-    from torch_models import GRUStep, S2Net, S2Probs, single_rnn  # noqa: E402
+    from torch_models import GRUStep, OutputsOnly, S2Net, S2Probs, single_rnn  # noqa: E402
     _SETUP_ERROR = None
 except Exception as exc:
     _SETUP_ERROR = f"onnxruntime/onnx/torch do not import: {exc!r}"
@@ -38,17 +38,6 @@ def info():
             "torch_exporter": torch.__version__, "numpy": np.__version__,
             "providers": ort.get_available_providers(), "intra_op_num_threads": common.THREADS,
             "inter_op_num_threads": 1}
-
-
-class _Outputs(torch.nn.Module):
-    """nn.GRU or nn.LSTM returning its output sequence only."""
-
-    def __init__(self, rnn):
-        super().__init__()
-        self.rnn = rnn
-
-    def forward(self, x):
-        return self.rnn(x)[0]
 
 
 def export(ctx, module, args, input_names, filename, op="GRU"):
@@ -81,7 +70,7 @@ def export(ctx, module, args, input_names, filename, op="GRU"):
 
 def forward(ctx, name):
     layer = sc.LAYERS[name]
-    m = _Outputs(single_rnn(name, sc.layer_weights(ctx.data, name)))
+    m = OutputsOnly(single_rnn(name, sc.layer_weights(ctx.data, name)))
     x = ctx.data[f"{name}/x"]
     sess = export(ctx, m, (torch.from_numpy(x),), ["x"], f"{name}_forward.onnx", op=layer)
     ctx.result["api"] = f"InferenceSession.run on the exported nn.{layer}"

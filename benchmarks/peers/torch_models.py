@@ -110,6 +110,17 @@ class S2Probs(nn.Module):
         return torch.softmax(self.net(x), dim=-1)
 
 
+class OutputsOnly(nn.Module):
+    """nn.GRU or nn.LSTM returning its output sequence only (for the ONNX export)."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
 class GRUStep(nn.Module):
     """One step of an nn.GRU from a given state: (x (B, 1, I), h (1, B, H)) -> h_n."""
 
