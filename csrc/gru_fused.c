@@ -9,6 +9,9 @@
  */
 #include "gru_fused.h"
 
+#include <stdint.h>
+
+#include "common.h"
 #include "packed_gemm.h"
 #include "simd_math.h"
 
@@ -33,12 +36,23 @@ int gp_gru_fused_available(const gp_rnn_config *cfg) {
 /* The ISA of the packed products decides the width, so that the tests that force each
  * ISA (gp_packed_force_isa) cover both. */
 void gp_gru_fused_forward_row(float *gates, float *h_next, const float *h_prev, const float *x,
-                              const float *rec, const float *rb, size_t H, size_t u0, size_t u1) {
+                              const float *rec, const float *rb, size_t H, size_t u0, size_t u1,
+                              int stream) {
+    GP_ASSERT(!stream || gp_gru_fused_can_stream(gates, H, u0));
     if (gp_packed_isa() == GP_ISA_AVX512) {
-        forward_row16(gates, h_next, h_prev, x, rec, rb, H, u0, u1);
+        forward_row16(gates, h_next, h_prev, x, rec, rb, H, u0, u1, stream);
     } else {
-        forward_row8(gates, h_next, h_prev, x, rec, rb, H, u0, u1);
+        forward_row8(gates, h_next, h_prev, x, rec, rb, H, u0, u1, stream);
     }
+}
+
+int gp_gru_fused_can_stream(const float *gates, size_t H, size_t u0) {
+    const size_t width = gp_packed_isa() == GP_ISA_AVX512 ? 16 : 8;
+    return H % width == 0 && (uintptr_t)(gates + u0) % (width * sizeof(float)) == 0;
+}
+
+void gp_gru_fused_fence(void) {
+    _mm_sfence();
 }
 
 void gp_gru_fused_backward_row(float *gi, float *gr, float *dh, const float *gates,
@@ -52,10 +66,18 @@ void gp_gru_fused_backward_row(float *gi, float *gr, float *dh, const float *gat
 #else
 /* Never called: gp_gru_fused_available() is 0 without x86 SIMD. */
 void gp_gru_fused_forward_row(float *gates, float *h_next, const float *h_prev, const float *x,
-                              const float *rec, const float *rb, size_t H, size_t u0, size_t u1) {
+                              const float *rec, const float *rb, size_t H, size_t u0, size_t u1,
+                              int stream) {
     (void)gates, (void)h_next, (void)h_prev, (void)x, (void)rec, (void)rb, (void)H, (void)u0,
-        (void)u1;
+        (void)u1, (void)stream;
 }
+
+int gp_gru_fused_can_stream(const float *gates, size_t H, size_t u0) {
+    (void)gates, (void)H, (void)u0;
+    return 0;
+}
+
+void gp_gru_fused_fence(void) {}
 
 void gp_gru_fused_backward_row(float *gi, float *gr, float *dh, const float *gates,
                                const float *h_prev, size_t H) {

@@ -23,9 +23,20 @@ int gp_gru_fused_available(const gp_rnn_config *cfg);
  *   z = sigmoid(x_z + rec_z + rb_z), r = sigmoid(x_r + rec_r + rb_r), q = rec_h + rb_h,
  *   hh = tanh(x_h + r * q), h_next = z * h_prev + (1 - z) * hh;
  * gates (4H) written with z, r, hh, q. x and rec (3H); rb (3H) or NULL for no bias.
+ * With `stream` (which needs gp_gru_fused_can_stream) the gates go past the CPU caches,
+ * for a training forward's cache, which only backward reads back, long after; then call
+ * gp_gru_fused_fence before another thread reads them.
  */
 void gp_gru_fused_forward_row(float *gates, float *h_next, const float *h_prev, const float *x,
-                              const float *rec, const float *rb, size_t H, size_t u0, size_t u1);
+                              const float *rec, const float *rb, size_t H, size_t u0, size_t u1,
+                              int stream);
+
+/* 1 if the gates of units [u0, ...) of rows at `gates` can be streamed: every vector of the
+ * fused pass then starts at a boundary of its size. */
+int gp_gru_fused_can_stream(const float *gates, size_t H, size_t u0);
+
+/* Orders this thread's streamed gates before its later stores (a job's completion). */
+void gp_gru_fused_fence(void);
 
 /*
  * One active row, backward: from dh (H), the gradient w.r.t. h_next, writes the gate

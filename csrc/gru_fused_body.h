@@ -11,8 +11,8 @@ GP_SIMD_TARGET static inline gp_vf GP_SIMD_FN(load_bias)(const float *p, gp_vtai
 
 GP_SIMD_TARGET static void GP_SIMD_FN(forward_row)(float *gates, float *h_next, const float *h_prev,
                                                    const float *x, const float *rec,
-                                                   const float *rb, size_t H, size_t u0,
-                                                   size_t u1) {
+                                                   const float *rb, size_t H, size_t u0, size_t u1,
+                                                   int stream) {
     const gp_vf one = vf_set1(1.0f);
     for (size_t j = u0; j < u1; j += GP_SIMD_WIDTH) {
         const gp_vtail m = vf_tail_at(j, u1);
@@ -26,10 +26,10 @@ GP_SIMD_TARGET static void GP_SIMD_FN(forward_row)(float *gates, float *h_next, 
                                GP_SIMD_FN(load_bias)(rb ? rb + 2 * H + j : NULL, m));
         const gp_vf hh = GP_SIMD_FN(tanh)(vf_add(vf_load_tail(x + 2 * H + j, m), vf_mul(r, q)));
         const gp_vf h = vf_add(vf_mul(z, vf_load_tail(h_prev + j, m)), vf_mul(vf_sub(one, z), hh));
-        vf_store_tail(gates + j, m, z);
-        vf_store_tail(gates + H + j, m, r);
-        vf_store_tail(gates + 2 * H + j, m, hh);
-        vf_store_tail(gates + 3 * H + j, m, q);
+        vf_stream_tail(gates + j, m, z, stream);
+        vf_stream_tail(gates + H + j, m, r, stream);
+        vf_stream_tail(gates + 2 * H + j, m, hh, stream);
+        vf_stream_tail(gates + 3 * H + j, m, q, stream);
         vf_store_tail(h_next + j, m, h);
     }
 }

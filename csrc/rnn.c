@@ -326,6 +326,7 @@ typedef struct {
     const kernel_operand *U; /* the recurrent kernel */
     const float *rb;         /* the GRU's recurrent bias (3H) or NULL */
     gate_masks rm;           /* recurrent dropout */
+    int training;            /* the gates are the cache, which backward reads back */
 } step_fwd;
 
 /* Where a cell's recurrent products go: SimpleRNN's straight into the new state, which
@@ -367,14 +368,20 @@ static void gru_update(const step_fwd *s, const gp_rnn_config *cfg) {
     const size_t u0 = s->u0, u1 = s->u1, n = u1 - u0;
     const float *rb = s->rb;
     if (gp_gru_fused_available(cfg)) {
+        /* A training forward's gates go past the caches: only backward reads them back,
+         * after the rest of the forward and backward has gone through. Written the usual
+         * way they were first read in from memory and then evicted the data in use;
+         * streamed, S2's epoch is 5% faster. (Every row has the same alignment.) */
+        const int stream = s->training && gp_gru_fused_can_stream(s->gates, H, u0);
         const size_t ahead = prefetch_distance(H4 + H);
         for (size_t b = 0; b < rows; b++) {
             if (b + ahead < rows) { /* its gates and new state, to be written */
-                prefetch_floats(s->gates + (b + ahead) * H4, H4);
+                if (!stream) prefetch_floats(s->gates + (b + ahead) * H4, H4);
                 prefetch_floats(s->h_next + (b + ahead) * H, H);
             }
             gp_gru_fused_forward_row(s->gates + b * H4, s->h_next + b * H, s->h_prev + b * H,
-                                     s->xw + b * s->xw_stride, s->rec + b * H3, rb, H, u0, u1);
+                                     s->xw + b * s->xw_stride, s->rec + b * H3, rb, H, u0, u1,
+                                     stream);
         }
         return;
     }
@@ -622,6 +629,7 @@ static step_fwd step_at(const rnn_forward_job *job, size_t rows, size_t k) {
         .U = job->U,
         .rb = job->rec_bias,
         .rm = {cfg->recurrent_dropout ? job->in->recurrent_dropout + b0 * H : NULL, job->s->bh},
+        .training = job->training,
     };
 }
 
@@ -650,6 +658,7 @@ static void rnn_forward_rows(void *arg) {
         step_product(&step, job->cfg);
         finish_step(job, &step, k);
     }
+    gp_gru_fused_fence();
 }
 
 /* Waits until at least `count` chunks are done: spins for about a step's time, then gives
@@ -675,7 +684,10 @@ static void rnn_forward_chunks(void *arg) {
     const size_t parts = q->per_phase;
     for (;;) {
         const size_t chunk = atomic_fetch_add(&q->claimed, 1);
-        if (chunk >= q->total) return;
+        if (chunk >= q->total) {
+            gp_gru_fused_fence();
+            return;
+        }
         const size_t phase = chunk / parts, part = chunk % parts;
         const size_t c0 = gh * part / parts, c1 = gh * (part + 1) / parts;
         wait_for_chunks(q, phase * parts);

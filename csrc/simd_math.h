@@ -66,6 +66,26 @@ __attribute__((target("avx512f"))) static inline void gp_store_tail16(float *p, 
     _mm512_mask_storeu_ps(p, l, v);
 }
 
+/* As gp_store_tail8 and 16, or with `stream` a whole vector goes past the caches (a
+ * non-temporal store, which needs p at a boundary of the vector's size). */
+__attribute__((target("avx2,fma"))) static inline void gp_stream_tail8(float *p, gp_tail8 l,
+                                                                       __m256 v, int stream) {
+    if (stream && !l.partial) {
+        _mm256_stream_ps(p, v);
+    } else {
+        gp_store_tail8(p, l, v);
+    }
+}
+
+__attribute__((target("avx512f"))) static inline void gp_stream_tail16(float *p, __mmask16 l,
+                                                                       __m512 v, int stream) {
+    if (stream && l == (__mmask16)0xffffu) {
+        _mm512_stream_ps(p, v);
+    } else {
+        gp_store_tail16(p, l, v);
+    }
+}
+
 /* exp8, sigmoid8, tanh8 (AVX2+FMA) and exp16, sigmoid16, tanh16 (AVX-512): one body. */
 #define GP_SIMD_WIDTH 8
 #include "simd_ops.h"

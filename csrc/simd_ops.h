@@ -39,6 +39,7 @@
 #undef vf_tail_at
 #undef vf_load_tail
 #undef vf_store_tail
+#undef vf_stream_tail
 
 #ifdef GP_SIMD_WIDTH
 /* GP_SIMD_FN(exp) is exp8 or exp16: each width's functions have their own names. */
@@ -77,6 +78,7 @@
 #define vf_tail_at gp_tail_at8
 #define vf_load_tail gp_load_tail8
 #define vf_store_tail gp_store_tail8
+#define vf_stream_tail gp_stream_tail8
 #elif defined(GP_SIMD_WIDTH) && GP_SIMD_WIDTH == 16
 #define GP_SIMD_TARGET __attribute__((target("avx512f")))
 #define gp_vf __m512
@@ -109,4 +111,5 @@
 #define vf_tail_at gp_tail_at16
 #define vf_load_tail gp_load_tail16
 #define vf_store_tail gp_store_tail16
+#define vf_stream_tail gp_stream_tail16
 #endif

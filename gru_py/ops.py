@@ -28,6 +28,9 @@ import numpy as np
 from gru_py import activations
 from gru_py._native import _core
 
+# Floats in 64 bytes: RNNBuffers' arrays start at a multiple of this.
+_ALIGN_FLOATS = 16
+
 
 class RNNBuffers:
     """Memory that the recurrent forwards and :func:`rnn_backward` reuse from call to call.
@@ -35,6 +38,8 @@ class RNNBuffers:
     Without it every call allocates its scratch memory and cache afresh, and the operating
     system must map and zero those megabytes again each time. A layer keeps one of these;
     so can a hand-written loop. The arrays grow to the largest call seen and are reused.
+    They start at a 64-byte boundary, where the core can stream a training forward's
+    cache past the CPU caches.
 
     A cache made with buffers is valid until the next training forward with the same
     buffers, which overwrites it; :func:`rnn_backward` raises if it is handed a cache that
@@ -47,9 +52,10 @@ class RNNBuffers:
 
     def _take(self, name, size):
         array = self._arrays.get(name)
-        if array is None or array.size < size:
-            array = self._arrays[name] = np.empty(size, dtype=np.float32)
-        return array[:size]
+        if array is None or array.size < size + _ALIGN_FLOATS:
+            array = self._arrays[name] = np.empty(size + _ALIGN_FLOATS, dtype=np.float32)
+        start = (-array.ctypes.data % (4 * _ALIGN_FLOATS)) // 4
+        return array[start:start + size]
 
 
 class _Cell(NamedTuple):

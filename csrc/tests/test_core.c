@@ -2230,7 +2230,7 @@ static void fused_gru_row(float *out, const float *in, size_t H, size_t u0, size
     float *gates = out, *h_next = gates + 4 * H, *gi = h_next + H, *gr = gi + 3 * H,
           *dh = gr + 3 * H;
     memset(out, 0, 12 * H * sizeof(float));
-    gp_gru_fused_forward_row(gates, h_next, h_prev, x, rec, rb, H, u0, u1);
+    gp_gru_fused_forward_row(gates, h_next, h_prev, x, rec, rb, H, u0, u1, 0);
     memcpy(dh, d, H * sizeof(float));
     gp_gru_fused_backward_row(gi, gr, dh, gates, h_prev, H);
 }
@@ -2266,6 +2266,39 @@ static void test_gru_fused_widths_agree(void) {
         free(narrow);
     }
     gp_packed_force_isa(chosen);
+}
+
+/* Streamed gates (non-temporal stores) are the same bits as stored ones, under each ISA,
+ * for whole rows and for a unit range that starts at a vector boundary; rows that are not
+ * at a vector boundary, or whose units do not fill whole vectors, are not streamed. */
+static void test_gru_fused_streamed_gates(void) {
+    const gp_isa chosen = gp_packed_isa();
+    const size_t H = 64;
+    float *in = falloc(11 * H), *g0 = aligned_alloc(64, 5 * H * sizeof(float));
+    float *g1 = aligned_alloc(64, 5 * H * sizeof(float));
+    frand(in, 11 * H, 6.0f);
+    const float *h_prev = in, *x = in + H, *rec = x + 3 * H, *rb = rec + 3 * H;
+    for (int isa = GP_ISA_AVX2; isa <= GP_ISA_AVX512; isa++) {
+        if (gp_packed_force_isa((gp_isa)isa) != 0) continue;
+        CHECK(gp_gru_fused_can_stream(g1, H, 0) && gp_gru_fused_can_stream(g1, H, 16),
+              "%s: 64-byte aligned gates must stream", isa_name((gp_isa)isa));
+        CHECK(!gp_gru_fused_can_stream(g1 + 1, H, 0) && !gp_gru_fused_can_stream(g1, 20, 0) &&
+                  !gp_gru_fused_can_stream(g1, H, 4),
+              "%s: gates off a vector boundary must not stream", isa_name((gp_isa)isa));
+        for (size_t u0 = 0; u0 <= 16; u0 += 16) {
+            memset(g0, 0, 5 * H * sizeof(float));
+            memset(g1, 0, 5 * H * sizeof(float));
+            gp_gru_fused_forward_row(g0, g0 + 4 * H, h_prev, x, rec, rb, H, u0, H, 0);
+            gp_gru_fused_forward_row(g1, g1 + 4 * H, h_prev, x, rec, rb, H, u0, H, 1);
+            gp_gru_fused_fence();
+            CHECK(count_unequal(g0, g1, 5 * H) == 0, "%s units [%zu, %zu): streamed gates differ",
+                  isa_name((gp_isa)isa), u0, H);
+        }
+    }
+    gp_packed_force_isa(chosen);
+    free(in);
+    free(g0);
+    free(g1);
 }
 
 /* Runs forward and backward with the given OpenBLAS thread count (which also sets how
@@ -2317,6 +2350,7 @@ int main(void) {
     test_rnn_counts();
     test_packed_gemm();
     test_gru_fused_widths_agree();
+    test_gru_fused_streamed_gates();
     test_find_nonfinite_every_isa();
     test_rnn_workspace_sizes();
     test_rnn_status();
