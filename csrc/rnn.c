@@ -371,7 +371,8 @@ static void gru_update(const step_fwd *s, const gp_rnn_config *cfg) {
         /* A training forward's gates go past the caches: only backward reads them back,
          * after the rest of the forward and backward has gone through. Written the usual
          * way they were first read in from memory and then evicted the data in use;
-         * streamed, S2's epoch is 5% faster. (Every row has the same alignment.) */
+         * streamed, S2's epoch is 1-5% faster, the more the busier the host's memory.
+         * (Every row has the same alignment.) */
         const int stream = s->training && gp_gru_fused_can_stream(s->gates, H, u0);
         const size_t ahead = prefetch_distance(H4 + H);
         for (size_t b = 0; b < rows; b++) {
