@@ -147,22 +147,23 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
         kernel(t, (max));                                                                          \
     }
 
-/* Defines name(t, rows): a strip of `rows` rows (any number) by the tile's panels, as
- * whole tiles of MR rows (R constant) and then the rest. One call per strip, not per tile:
- * with a short depth (the 32 rows of a weight gradient's step) the tile's entry and exit
- * were a third of its time. */
-#define GP_DEFINE_STRIP(name, kernel, MR, isa)                                                     \
-    __attribute__((target(isa))) static void name(const tile *strip, size_t rows) {                \
-        tile t = *strip;                                                                           \
+/* Defines name(strip, rows): a strip of `rows` rows (any number) by the tile's panels, as
+ * whole tiles of MR rows (R constant) and then the rest; the tile `t` (a tile_type) moves
+ * down a row of C by ldc and along A by a_row_step. One call per strip, not per tile: with
+ * a short depth (the 32 rows of a weight gradient's step) the tile's entry and exit were
+ * a third of its time. */
+#define GP_DEFINE_STRIP(name, tile_type, kernel, MR, isa, a_row_step)                              \
+    __attribute__((target(isa))) static void name(const tile_type *strip, size_t rows) {           \
+        tile_type t = *strip;                                                                      \
         for (; rows >= (MR); rows -= (MR)) {                                                       \
             kernel(&t, (MR));                                                                      \
             t.c += (MR) * t.ldc;                                                                   \
-            t.a += (MR) * t.lda;                                                                   \
+            t.a += (MR) * (a_row_step);                                                            \
         }                                                                                          \
         if (rows) GP_CALL_WITH_CONSTANT(kernel, &t, rows, (MR));                                   \
     }
 
-GP_DEFINE_STRIP(tile_avx512, tile_avx512_r, MR_AVX512, "avx512f")
+GP_DEFINE_STRIP(tile_avx512, tile, tile_avx512_r, MR_AVX512, "avx512f", t.lda)
 
 /* gp_gemm_at_b's tile: C (rows of c, ldc apart) += A^T B over k rows of A and B, the
  * tile's first column of A^T at a and of B at b. */
@@ -208,20 +209,9 @@ at_b_avx512_rp(const at_b_tile *t, const size_t R, const size_t P) {
 #define at_b_pair_avx512(t, R) at_b_avx512_rp(t, R, 2)
 #define at_b_panel_avx512(t, R) at_b_avx512_rp(t, R, 1)
 
-/* Defines name(t, rows): the tile's panels down `rows` rows, in tiles of MR_AVX512 rows. */
-#define GP_DEFINE_AT_B_STRIP(name, kernel)                                                         \
-    __attribute__((target("avx512f"))) static void name(at_b_tile t, size_t rows) {                \
-        for (; rows >= MR_AVX512; rows -= MR_AVX512) {                                             \
-            kernel(&t, MR_AVX512);                                                                 \
-            t.c += MR_AVX512 * t.ldc;                                                              \
-            t.a += MR_AVX512;                                                                      \
-        }                                                                                          \
-        if (rows) GP_CALL_WITH_CONSTANT(kernel, &t, rows, MR_AVX512);                              \
-    }
-
-GP_DEFINE_AT_B_STRIP(at_b_pairs_avx512, at_b_pair_avx512)
-GP_DEFINE_AT_B_STRIP(at_b_panels_avx512, at_b_panel_avx512)
-#undef GP_DEFINE_AT_B_STRIP
+/* C's next rows are A's next columns: one float along A. */
+GP_DEFINE_STRIP(at_b_pairs_avx512, at_b_tile, at_b_pair_avx512, MR_AVX512, "avx512f", 1)
+GP_DEFINE_STRIP(at_b_panels_avx512, at_b_tile, at_b_panel_avx512, MR_AVX512, "avx512f", 1)
 #undef at_b_pair_avx512
 #undef at_b_panel_avx512
 
@@ -233,12 +223,12 @@ static void at_b_avx512(at_b_tile t, size_t m, size_t n) {
         at_b_tile strip = t;
         strip.c += j;
         strip.b += j;
-        at_b_pairs_avx512(strip, m);
+        at_b_pairs_avx512(&strip, m);
     }
     if (j < n) {
         t.c += j;
         t.b += j;
-        at_b_panels_avx512(t, m);
+        at_b_panels_avx512(&t, m);
     }
 }
 
@@ -305,7 +295,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2_
     }
 }
 
-GP_DEFINE_STRIP(tile_avx2, tile_avx2_r, MR_AVX2, "avx2,fma")
+GP_DEFINE_STRIP(tile_avx2, tile, tile_avx2_r, MR_AVX2, "avx2,fma", t.lda)
 /* One row by P panels, P constant after inlining; a panel is two vectors. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void row_avx2_p(const tile *t,
                                                                                  const size_t P) {
