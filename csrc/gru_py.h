@@ -165,6 +165,25 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
                          const gp_rnn_inputs *in, const gp_rnn_config *cfg);
 
 /*
+ * Checking the kernels for NaN and Inf through a step's products. A forward computes with
+ * whatever its inputs hold. When x and the initial state are finite, a NaN or Inf
+ * anywhere in the kernels makes at least one product x W or h_prev U non-finite (NaN
+ * times anything and Inf times zero are NaN, and a non-finite term leaves its sum
+ * non-finite). An inference forward of one timestep of a GRU or LSTM leaves every one of
+ * those products in its workspace, 2*B*G*H floats against the kernels' (I + H)*G*H. So
+ * for a small batch a caller can run the step first and scan only its products, and
+ * scan the kernels only if a product is not finite, to find the culprit: finite kernels
+ * can also give a non-finite product, by overflow.
+ *
+ * gp_rnn_step_products_checkable: 1 if this holds for an inference forward of cfg and the
+ * products are fewer floats than the kernels, else 0.
+ * gp_rnn_step_products_finite: after such a forward, given its workspace: 1 if every
+ * product was finite, else 0.
+ */
+int gp_rnn_step_products_checkable(const gp_rnn_config *cfg);
+int gp_rnn_step_products_finite(const float *workspace, const gp_rnn_config *cfg);
+
+/*
  * Backpropagation through time, from the cache of a training forward with the same
  * config and inputs.
  *

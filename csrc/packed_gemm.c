@@ -36,7 +36,8 @@ void gp_packed_pack(float *packed, const float *b, size_t ldb, size_t k, size_t 
 /* One tile: rows of A and C from a and c, panels from the one at column `col`. Row i's
  * element k of A is a[i * lda + k * a_step], row k of a panel b[k * b_step]: packed,
  * a_step = 1 and b_step = GP_PANEL; for C += A^T B with A and B row-major, a_step and
- * b_step are their row strides and lda = 1. */
+ * b_step are their row strides and lda = 1; for a row-major B read where it lies, b_step
+ * is its row stride and the next panel GP_PANEL floats on. */
 typedef struct {
     float *c;
     size_t ldc;
@@ -420,6 +421,23 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
                      .c1 = c1,
                      .accumulate = accumulate},
               rows);
+}
+
+void gp_row_gemm(float *c, const float *a, const float *b, size_t ldb, size_t k0, size_t k1,
+                 size_t c0, size_t c1, int accumulate) {
+    GP_ASSERT(k0 <= k1 && c0 <= c1 && (c1 + GP_PANEL - 1) / GP_PANEL * GP_PANEL <= ldb);
+    if (c0 == c1) return;
+    run_tiles((tile){.c = c,
+                     .a = a + k0,
+                     .a_step = 1,
+                     .b = b + k0 * ldb,
+                     .b_step = ldb,
+                     .panel_floats = GP_PANEL,
+                     .depth = k1 - k0,
+                     .c0 = c0,
+                     .c1 = c1,
+                     .accumulate = accumulate},
+              1);
 }
 
 void gp_gemm_at_b(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,

@@ -44,6 +44,16 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
                     size_t k0, size_t k1, size_t c0, size_t c1, int accumulate);
 
 /*
+ * c[c0:c1] = a[k0:k1] B[k0:k1, c0:c1] for one row a, or += with `accumulate`: the
+ * matrix-vector product of a batch of one, with B (k, n) row-major, row stride ldb, read
+ * where it lies. The panels' kernels load whole panels, so c1 rounded up to a multiple
+ * of GP_PANEL must not exceed ldb. Each column's sum runs over k in the order
+ * gp_packed_gemm's does, so B packed or not gives the same bits.
+ */
+void gp_row_gemm(float *c, const float *a, const float *b, size_t ldb, size_t k0, size_t k1,
+                 size_t c0, size_t c1, int accumulate);
+
+/*
  * C (m, n) += A^T B for row-major A (k, m) and B (k, n), row strides lda and ldb: the
  * weight gradients of k rows, accumulated while the rows are in cache. B is read where it
  * lies, so n must be a multiple of GP_PANEL.

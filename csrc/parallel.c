@@ -24,6 +24,7 @@
 #include "parallel.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -109,20 +110,31 @@ static void run_on_new_threads(void (*fn)(void *), char *base, size_t job_size, 
  * Python code between a training step's layer calls, short against any pause. */
 #define GP_WORKER_SPIN_NS 200000L
 
+/* How long a caller done with its own jobs watches for the workers to finish theirs
+ * before it sleeps: a worker's signal takes microseconds to wake it, as long as a whole
+ * single step. Short, so that a caller does not keep a core that a worker needs. */
+#define GP_CALLER_SPIN_NS 50000L
+
+/* Bytes in a cache line. A counter that one thread writes and another spins on gets a
+ * line of its own: beside the lock and the call's fields, every write to those stalled
+ * on the line moving between the cores. */
+#define GP_CACHE_LINE 64
+
 /* The kept workers and the one call they serve; the fields are under `lock`, except
- * `posted`, which idle workers watch without it. */
+ * that idle workers watch `posted`, and a caller `running`, without it. */
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t work; /* a call has jobs to take */
-    pthread_cond_t idle; /* a worker finished a job */
-    atomic_ulong posted; /* calls posted so far */
-    size_t workers;      /* started so far */
-    int serving;         /* a call owns the workers */
+    pthread_cond_t work;                          /* a call has jobs to take */
+    pthread_cond_t idle;                          /* a worker finished a job */
+    _Alignas(GP_CACHE_LINE) atomic_size_t posted; /* calls posted so far */
+    _Alignas(GP_CACHE_LINE) size_t workers;       /* started so far */
+    int serving;                                  /* a call owns the workers */
     void (*fn)(void *);
     char *base;
     size_t job_size, count;
-    size_t next;    /* the next job nobody has taken */
-    size_t running; /* jobs taken by workers and not finished */
+    size_t next;                                   /* the next job nobody has taken */
+    _Alignas(GP_CACHE_LINE) atomic_size_t running; /* jobs taken by workers, not finished */
+    _Alignas(GP_CACHE_LINE) char end;              /* keeps `running` alone in its line */
 } g_pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
             .work = PTHREAD_COND_INITIALIZER,
             .idle = PTHREAD_COND_INITIALIZER};
@@ -140,36 +152,71 @@ static long elapsed_ns(const struct timespec *since) {
     return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
 }
 
-/* Returns when a call has been posted since `seen`, or after GP_WORKER_SPIN_NS. */
-static void watch_for_work(unsigned long seen) {
+/* A spin-wait that gives up after a while. */
+typedef struct {
     struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (unsigned spins = 1; atomic_load_explicit(&g_pool.posted, memory_order_acquire) == seen;
-         spins++) {
-        if (spins % 64 == 0 && elapsed_ns(&start) > GP_WORKER_SPIN_NS) return;
+    unsigned spins;
+    long limit_ns;
+} spinner;
+
+static spinner spinner_start(long limit_ns) {
+    spinner s = {.limit_ns = limit_ns};
+    clock_gettime(CLOCK_MONOTONIC, &s.start);
+    return s;
+}
+
+/* One round of a spin: 0 once limit_ns have passed. It yields the core every few
+ * microseconds: a scheduler may wake a thread on its waker's core, and the waker, put
+ * aside, then waited out the whole spin of the thread it woke (a single step took
+ * 140 us instead of 10). */
+static int spinner_go_on(spinner *s) {
+    s->spins++;
+    if (s->spins % 4096 == 0) sched_yield();
+    return s->spins % 64 != 0 || elapsed_ns(&s->start) <= s->limit_ns;
+}
+
+/* Returns 1 when a call has been posted since `seen`, or 0 after GP_WORKER_SPIN_NS. */
+static int watch_for_work(size_t seen) {
+    spinner s = spinner_start(GP_WORKER_SPIN_NS);
+    while (atomic_load_explicit(&g_pool.posted, memory_order_acquire) == seen) {
+        if (!spinner_go_on(&s)) return 0;
+    }
+    return 1;
+}
+
+/* Returns when no worker runs a job of the served call, or after GP_CALLER_SPIN_NS. */
+static void watch_for_finish(void) {
+    spinner s = spinner_start(GP_CALLER_SPIN_NS);
+    while (atomic_load_explicit(&g_pool.running, memory_order_acquire)) {
+        if (!spinner_go_on(&s)) return;
     }
 }
 
 /* Takes jobs while the served call has some; between calls, watches for the next one,
- * then sleeps until it comes. */
+ * and sleeps only when none has come for GP_WORKER_SPIN_NS. Any call wakes it to
+ * watching again, even one whose jobs its caller took before this worker saw it: calls
+ * come in rows, and waking a sleeping worker cost the next call several microseconds. */
 static void *worker_main(void *unused) {
     (void)unused;
     pthread_mutex_lock(&g_pool.lock);
     for (;;) {
         char *job;
-        if (!take_job(&job)) {
-            const unsigned long seen = atomic_load_explicit(&g_pool.posted, memory_order_relaxed);
+        while (!take_job(&job)) {
+            const size_t seen = atomic_load_explicit(&g_pool.posted, memory_order_relaxed);
             pthread_mutex_unlock(&g_pool.lock);
-            watch_for_work(seen);
+            const int posted = watch_for_work(seen);
             pthread_mutex_lock(&g_pool.lock);
-            while (!take_job(&job)) pthread_cond_wait(&g_pool.work, &g_pool.lock);
+            /* calls are posted under the lock, so none is missed between check and wait */
+            if (!posted && atomic_load(&g_pool.posted) == seen) {
+                pthread_cond_wait(&g_pool.work, &g_pool.lock);
+            }
         }
         void (*fn)(void *) = g_pool.fn;
-        g_pool.running++;
+        atomic_fetch_add(&g_pool.running, 1);
         pthread_mutex_unlock(&g_pool.lock);
         fn(job);
         pthread_mutex_lock(&g_pool.lock);
-        g_pool.running--;
+        atomic_fetch_sub(&g_pool.running, 1);
         pthread_cond_signal(&g_pool.idle);
     }
     return NULL;
@@ -183,7 +230,7 @@ static void forget_workers_in_child(void) {
     pthread_cond_init(&g_pool.idle, NULL);
     g_pool.workers = 0;
     g_pool.serving = 0;
-    g_pool.running = 0;
+    atomic_store(&g_pool.running, 0);
 }
 
 static pthread_once_t g_fork_handler_once = PTHREAD_ONCE_INIT;
@@ -229,7 +276,10 @@ static int run_on_workers(void (*fn)(void *), char *base, size_t job_size, size_
         fn(job);
         pthread_mutex_lock(&g_pool.lock);
     }
-    while (g_pool.running) pthread_cond_wait(&g_pool.idle, &g_pool.lock);
+    pthread_mutex_unlock(&g_pool.lock);
+    watch_for_finish();
+    pthread_mutex_lock(&g_pool.lock);
+    while (atomic_load(&g_pool.running)) pthread_cond_wait(&g_pool.idle, &g_pool.lock);
     g_pool.serving = 0;
     pthread_mutex_unlock(&g_pool.lock);
     return 1;

@@ -235,7 +235,9 @@ static const float *gate_mask(gate_masks m, size_t g) {
  * A kernel as the products of a call read it: op(K) is K itself, the input kernel W
  * (I, G*H) or the recurrent kernel U (H, G*H) forward, or U^T backward. The products
  * multiply its packed copy (packed_gemm.h), made once per call; a batch of one row whose
- * call is too short to pay for that copy reads K where it lies (matrix-vector products).
+ * call is too short to pay for that copy reads K where it lies (matrix-vector products),
+ * with the packed products' own kernels where the columns allow, so that a product's bits
+ * do not depend on whether K was packed.
  */
 typedef struct {
     const float *k; /* K, row stride gh */
@@ -244,12 +246,21 @@ typedef struct {
     gp_packed packed; /* op(K) packed, or .data NULL */
 } kernel_operand;
 
+/* Whether the panels that hold columns up to c1 lie inside rows of n floats. */
+static int panels_inside(size_t c1, size_t n) {
+    return (c1 + GP_PANEL - 1) / GP_PANEL * GP_PANEL <= n;
+}
+
 /* C[:, c0:c1] = A[:, k0:k1] op(K)[k0:k1, c0:c1], or += with `accumulate`, for `rows` rows;
  * indices are absolute, as in gp_packed_gemm. */
 static void operand_gemm(float *c, size_t ldc, const float *a, size_t lda, const kernel_operand *u,
                          size_t rows, size_t k0, size_t k1, size_t c0, size_t c1, int accumulate) {
     if (u->packed.data) {
         gp_packed_gemm(c, ldc, a, lda, u->packed, rows, k0, k1, c0, c1, accumulate);
+        return;
+    }
+    if (rows == 1 && !u->transposed && panels_inside(c1, u->gh)) {
+        gp_row_gemm(c, a, u->k, u->gh, k0, k1, c0, c1, accumulate);
         return;
     }
     const float *b = u->transposed ? u->k + c0 * u->gh + k0 : u->k + k0 * u->gh + c0;
@@ -712,8 +723,8 @@ static void rnn_forward_chunks(void *arg) {
  * sequence, whose steps allow it, in a call long enough to pay for waking a worker thread
  * (tens of microseconds): its recurrent products, T*H*G*H multiply-adds, must exceed
  * GP_MIN_PARALLEL_WORK times this factor, about 2 M or 30 us of matrix-vector products.
- * A single step called from Python stays on one thread. A small batch that one job runs
- * stays one job, so that its numbers do not change with the thread count. */
+ * A small batch that one job runs stays one job, so that its numbers do not change with
+ * the thread count. */
 #define UNIT_SPLIT_DISCOUNT 32
 
 static size_t unit_chunks(const gp_rnn_config *cfg, const rnn_sizes *s) {
@@ -722,6 +733,37 @@ static size_t unit_chunks(const gp_rnn_config *cfg, const rnn_sizes *s) {
         return 1;
     }
     return gp_parallel_jobs(cfg->units, s->rows * cfg->units * s->gh / UNIT_SPLIT_DISCOUNT);
+}
+
+/*
+ * A single step of a lone sequence (a cell called step by step from Python) runs its two
+ * products side by side: the caller projects the inputs (x W) while the kept worker
+ * multiplies the initial state (h U); then the caller updates the state. Each core
+ * reads one whole kernel, so each keeps its kernel in its own L2 cache from call to call
+ * (a 256-unit GRU's kernels are 0.75 MB each, one core's L2 1 MB). A split by units would
+ * leave each core half of its L2: with rows of 3*256 floats, a job's columns of every row
+ * fall in the same half of the cache sets. Each product is the one a single thread runs,
+ * so the bits do not depend on the thread count. A worker kept awake by the calls before
+ * takes its product at once; one that is asleep leaves it to the caller.
+ */
+typedef struct {
+    const rnn_forward_job *job;
+    const step_fwd *step;
+    int recurrent; /* 1: h U, 0: x W */
+} step_product_job;
+
+static void run_step_product(void *arg) {
+    const step_product_job *p = arg;
+    if (p->recurrent) {
+        step_product(p->step, p->job->cfg);
+    } else {
+        project_inputs(p->job, 1, 0, 1, 0, p->job->s->gh);
+    }
+}
+
+static int splits_step_products(const gp_rnn_config *cfg, const rnn_sizes *s) {
+    return cfg->batch == 1 && cfg->steps == 1 &&
+           gp_parallel_jobs(2, (cfg->input_size + cfg->units) * s->gh) > 1;
 }
 
 gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float *workspace,
@@ -789,6 +831,13 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
             jobs[i].queue = &queue;
         }
         gp_parallel_run(rnn_forward_chunks, jobs, sizeof jobs[0], chunks);
+    } else if (splits_step_products(cfg, &s)) {
+        fill_initial(&all, 1);
+        const step_fwd step = step_at(&all, 1, 0);
+        step_product_job products[2] = {{&all, &step, 0}, {&all, &step, 1}};
+        gp_parallel_run(run_step_product, products, sizeof products[0], 2);
+        finish_step(&all, &step, 0);
+        gp_gru_fused_fence();
     } else {
         for (size_t i = 0; i < count; i++) {
             jobs[i] = all;
@@ -802,6 +851,21 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
     memcpy(last_state, h_states + last * s.bh, s.bh * sizeof(float));
     if (lstm) memcpy(last_state + s.bh, c_states + last * s.bh, s.bh * sizeof(float));
     return GP_OK;
+}
+
+int gp_rnn_step_products_checkable(const gp_rnn_config *cfg) {
+    rnn_sizes s;
+    if (gp_rnn_check_config(cfg) != GP_OK || rnn_compute_sizes(cfg, &s) != GP_OK) return 0;
+    return cfg->steps == 1 && cfg->cell != GP_CELL_SIMPLE_RNN &&
+           2 * cfg->batch < cfg->input_size + cfg->units;
+}
+
+int gp_rnn_step_products_finite(const float *workspace, const gp_rnn_config *cfg) {
+    GP_ASSERT(gp_rnn_step_products_checkable(cfg));
+    /* the workspace starts with the step's input projections xw and recurrent products
+     * rec, (B, G*H) each (gp_rnn_forward) */
+    const size_t n = 2 * cfg->batch * gp_rnn_gate_count(cfg->cell) * cfg->units;
+    return gp_find_nonfinite(workspace, n) == n;
 }
 
 /* ---------------------------------------------------------------------------------- */

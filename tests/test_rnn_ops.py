@@ -753,3 +753,47 @@ def test_check_finite_false_lets_overflowed_gradients_through(upstream):
     grads = ops.rnn_backward(out.cache, **{upstream: grad}, check_finite=False)
     assert not np.isfinite(grads.kernel).all()
     assert not np.isfinite(grads.x[0]).all() and np.isfinite(grads.x[1:]).all()
+
+
+def _single_step(kind, batch, rng, scale=0.1):
+    """A one-step call's arrays, big enough to run on two threads."""
+    I, H = 150, 128
+    gates = {"gru": 3, "lstm": 4, "simple_rnn": 1}[kind]
+    return {"x": rng.standard_normal((batch, 1, I)).astype(np.float32),
+            "kernel": (rng.standard_normal((I, gates * H)) * scale).astype(np.float32),
+            "recurrent_kernel": (rng.standard_normal((H, gates * H)) * scale).astype(np.float32),
+            "bias": None}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", ["kernel", "recurrent_kernel"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("skipped", [False, True])
+def test_a_single_steps_nonfinite_weights_are_reported(kind, batch, name, value, skipped):
+    """An inference step checks its kernels through its products instead of scanning them
+    (csrc/gru_py.h): a NaN or Inf is still reported by name and flat index, where it
+    meets a zero input or the zero initial state, and at a step the mask skips."""
+    arrays = _single_step(kind, batch, np.random.default_rng(21))
+    at = 3 * arrays[name].shape[1] + 7  # row 3
+    arrays["x"][:, 0, 3] = 0.0
+    arrays[name].flat[at] = value
+    mask = np.zeros((batch, 1), bool) if skipped else None
+    with pytest.raises(ValueError, match=rf"rnn_forward: {name} must contain only finite "
+                                         rf"values, got NaN or Inf at flat index {at}$"):
+        getattr(ops, FORWARDS[kind])(**arrays, training=False, mask=mask)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_single_steps_overflowing_products_are_not_an_error(kind):
+    """Finite kernels whose products overflow are not reported as non-finite kernels: the
+    inference step returns what the training forward, which scans the kernels first,
+    returns."""
+    arrays = _single_step(kind, 1, np.random.default_rng(22))
+    arrays["kernel"][:] = 3e38
+    arrays["x"][:] = np.abs(arrays["x"]) + 1.0
+    with np.errstate(over="ignore"):
+        assert np.isinf(arrays["x"][:, 0] @ arrays["kernel"]).all()  # the case under test
+    forward = getattr(ops, FORWARDS[kind])
+    want = forward(**arrays, training=True).last_state
+    np.testing.assert_array_equal(forward(**arrays, training=False).last_state, want)

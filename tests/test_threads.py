@@ -114,6 +114,39 @@ def test_a_single_sequence_split_by_units_gives_the_same_numbers(kind, training,
         np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
 
 
+@pytest.mark.parametrize("kind", ["gru", "lstm", "simple_rnn"])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("extras", ["none", "mask", "dropout"])
+def test_a_single_step_on_two_threads_gives_the_same_bits(kind, training, extras,
+                                                          restore_threads):
+    """A single step of one sequence (a cell called from Python) runs its input
+    projection and its recurrent product side by side, each the product one thread runs:
+    the same bits, with a mask that skips the step or with dropout masks too."""
+    rng = np.random.default_rng(13)
+    I, H = 200, 256
+    gates = {"gru": 3, "lstm": 4, "simple_rnn": 1}[kind]
+    forward = {"gru": ops.gru_forward, "lstm": ops.lstm_forward,
+               "simple_rnn": ops.simple_rnn_forward}[kind]
+    x = rng.standard_normal((1, 1, I)).astype(np.float32)
+    kernel = (rng.standard_normal((I, gates * H)) * 0.1).astype(np.float32)
+    recurrent = (rng.standard_normal((H, gates * H)) * 0.1).astype(np.float32)
+    bias = (rng.standard_normal((2, 3 * H) if kind == "gru" else (gates * H,)) * 0.1).astype(
+        np.float32)
+    state = rng.standard_normal((1, H)).astype(np.float32)
+    initial = [state, -state] if kind == "lstm" else state
+    options = {"mask": np.zeros((1, 1), bool)} if extras == "mask" else {}
+    if extras == "dropout":
+        options = {"dropout_mask": (rng.random((gates, 1, I)) > 0.2) / np.float32(0.8),
+                   "recurrent_dropout_mask": (rng.random((gates, 1, H)) > 0.2) / np.float32(0.8)}
+    results = []
+    for threads in (1, 2):
+        gru_py.set_num_threads(threads)
+        out = forward(x, kernel, recurrent, bias, initial, training=training, **options)
+        results.append((out.outputs, out.last_state, out.last_carry))
+    for one, two in zip(*results):
+        assert (one is None and two is None) or np.array_equal(one, two)
+
+
 def _split_call_arrays(seed):
     """A batch big enough that a call is split between two jobs (csrc/parallel.c)."""
     rng = np.random.default_rng(seed)

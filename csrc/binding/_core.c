@@ -84,6 +84,18 @@ static PyArrayObject *convert_real(PyObject *obj, const char *op, const char *na
     return arr;
 }
 
+/* 0 if the float32 array holds only finite values, else -1 with a ValueError naming
+ * `name` and the first NaN or Inf. */
+static int check_finite(PyArrayObject *arr, const char *op, const char *name) {
+    const size_t n = (size_t)PyArray_SIZE(arr);
+    const size_t bad = gp_find_nonfinite((const float *)PyArray_DATA(arr), n);
+    if (bad == n) return 0;
+    PyErr_Format(PyExc_ValueError,
+                 "%s: %s must contain only finite values, got NaN or Inf at flat index %zu", op,
+                 name, bad);
+    return -1;
+}
+
 /*
  * Converts a required input to a new reference to a C-contiguous float32 array of rank
  * ndim with no empty axis and, when `finite`, only finite values.
@@ -111,12 +123,7 @@ static PyArrayObject *as_array(PyObject *obj, const char *op, const char *name, 
         Py_DECREF(arr);
         return NULL;
     }
-    const size_t n = (size_t)PyArray_SIZE(arr);
-    const size_t bad = finite ? gp_find_nonfinite((const float *)PyArray_DATA(arr), n) : n;
-    if (bad < n) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: %s must contain only finite values, got NaN or Inf at flat index %zu", op,
-                     name, bad);
+    if (finite && check_finite(arr, op, name) < 0) {
         Py_DECREF(arr);
         return NULL;
     }
@@ -267,7 +274,16 @@ typedef struct {
     gp_rnn_config cfg;
     PyArrayObject *x, *kernel, *rk, *bias, *mask, *input_dropout, *recurrent_dropout;
     char gates_meaning[48]; /* "(input features, G*units)" for messages */
+    int kernels_unscanned;  /* the forward checks the kernels through its products */
 } rnn_call;
+
+/* 0 if both kernels are finite, else -1 with a ValueError naming the first culprit. */
+static int check_kernels(const rnn_call *c, const char *op) {
+    return check_finite(c->kernel, op, "kernel") < 0 ||
+                   check_finite(c->rk, op, "recurrent_kernel") < 0
+               ? -1
+               : 0;
+}
 
 static void rnn_call_release(rnn_call *c) {
     Py_CLEAR(c->x);
@@ -338,11 +354,15 @@ static int as_dropout(PyObject *obj, const char *op, const char *name, npy_intp 
  * Converts and checks x, the weights, the bias (unless bias_obj is NULL: a backward only
  * knows use_bias), the mask and the dropout masks; fills c->cfg's sizes and flags and
  * checks the configuration. c must be zeroed except for c->cfg's cell, activations and
- * flags. Returns 0, or -1 with an exception set (the caller still releases c).
+ * flags. The kernels are scanned for NaN and Inf once their shapes are known, unless
+ * `inference` and a single step's products check them more cheaply
+ * (gp_rnn_step_products_checkable): then c->kernels_unscanned is set and the caller
+ * checks after the forward. Returns 0, or -1 with an exception set (the caller still
+ * releases c).
  */
 static int rnn_call_parse(rnn_call *c, const char *op, PyObject *x_obj, PyObject *k_obj,
                           PyObject *rk_obj, PyObject *bias_obj, PyObject *mask_obj,
-                          PyObject *idrop_obj, PyObject *rdrop_obj) {
+                          PyObject *idrop_obj, PyObject *rdrop_obj, int inference) {
     gp_rnn_config *cfg = &c->cfg;
     const size_t G = gp_rnn_gate_count(cfg->cell);
     if (!G) {
@@ -353,8 +373,8 @@ static int rnn_call_parse(rnn_call *c, const char *op, PyObject *x_obj, PyObject
     char rk_meaning[32];
     snprintf(rk_meaning, sizeof rk_meaning, "(units, %zu*units)", G);
     if (!(c->x = as_input(x_obj, op, "x", 3, "(batch, timesteps, features)")) ||
-        !(c->kernel = as_input(k_obj, op, "kernel", 2, c->gates_meaning)) ||
-        !(c->rk = as_input(rk_obj, op, "recurrent_kernel", 2, rk_meaning))) {
+        !(c->kernel = as_array(k_obj, op, "kernel", 2, c->gates_meaning, 0)) ||
+        !(c->rk = as_array(rk_obj, op, "recurrent_kernel", 2, rk_meaning, 0))) {
         return -1;
     }
     const npy_intp n_in = PyArray_DIM(c->x, 2), n_units = PyArray_DIM(c->rk, 0);
@@ -368,6 +388,8 @@ static int rnn_call_parse(rnn_call *c, const char *op, PyObject *x_obj, PyObject
     cfg->steps = (size_t)PyArray_DIM(c->x, 1);
     cfg->input_size = (size_t)n_in;
     cfg->units = (size_t)n_units;
+    c->kernels_unscanned = inference && gp_rnn_step_products_checkable(cfg);
+    if (!c->kernels_unscanned && check_kernels(c, op) < 0) return -1;
     if (bias_obj) {
         cfg->use_bias = bias_obj != Py_None;
         npy_intp b_dims[2];
@@ -441,7 +463,8 @@ static PyObject *rnn_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
     float *ws = NULL;
     PyArrayObject *ws_held = NULL;
 
-    if (rnn_call_parse(&c, op, x_obj, k_obj, rk_obj, b_obj, mask_obj, idrop_obj, rdrop_obj) < 0) {
+    if (rnn_call_parse(&c, op, x_obj, k_obj, rk_obj, b_obj, mask_obj, idrop_obj, rdrop_obj,
+                       !training) < 0) {
         goto error;
     }
     const gp_rnn_config *cfg = &c.cfg;
@@ -475,6 +498,9 @@ static PyObject *rnn_forward(PyObject *self, PyObject *args, PyObject *kwargs) {
     Py_END_ALLOW_THREADS;
     if (status != GP_OK) {
         set_status_error(status, op);
+        goto error;
+    }
+    if (c.kernels_unscanned && !gp_rnn_step_products_finite(ws, cfg) && check_kernels(&c, op) < 0) {
         goto error;
     }
     result = Py_BuildValue("(OOO)", outputs ? (PyObject *)outputs : Py_None, last_state,
@@ -540,7 +566,7 @@ static PyObject *rnn_backward(PyObject *self, PyObject *args, PyObject *kwargs) 
     float *ws = NULL;
     PyArrayObject *ws_held = NULL;
 
-    if (rnn_call_parse(&c, op, x_obj, k_obj, rk_obj, NULL, mask_obj, idrop_obj, rdrop_obj) < 0) {
+    if (rnn_call_parse(&c, op, x_obj, k_obj, rk_obj, NULL, mask_obj, idrop_obj, rdrop_obj, 0) < 0) {
         goto error;
     }
     const gp_rnn_config *cfg = &c.cfg;

@@ -1699,7 +1699,7 @@ static void test_dense_optional_arguments(void) {
  * output and gradient must stay finite (exp must not overflow into inf or NaN). */
 static size_t count_nonfinite(const float *a, size_t n) {
     size_t bad = 0;
-    for (size_t i = 0; i < n; i++) bad += !isfinite(a[i]);
+    for (size_t i = 0; i < n; i++) bad += (size_t)!isfinite(a[i]);
     return bad;
 }
 
@@ -2159,6 +2159,46 @@ static void check_at_b_product(size_t m, size_t n, size_t k) {
     free(before);
 }
 
+/* One row times a row-major B read where it lies (gp_row_gemm), against a double-precision
+ * loop, and bit for bit against the same product of B packed. B's rows are ldb floats,
+ * wider than the n columns used; c has two spare columns on each side that must survive. */
+static void check_row_product(size_t k, size_t n, size_t ldb, size_t k0, size_t k1, size_t c0,
+                              size_t c1, int accumulate) {
+    const size_t ldc = n + 4;
+    float *a = falloc(k), *b = falloc(k * ldb), *c = falloc(ldc), *c_packed = falloc(ldc);
+    float *packed = falloc(gp_packed_floats(k, n));
+    frand(a, k, 1.0f);
+    frand(b, k * ldb, 1.0f);
+    frand(c, ldc, 1.0f);
+    memcpy(c_packed, c, ldc * sizeof(float));
+    float *before = fdup(c, ldc);
+    gp_row_gemm(c + 2, a, b, ldb, k0, k1, c0, c1, accumulate);
+    gp_packed_pack(packed, b, ldb, k, n, 0);
+    gp_packed_gemm(c_packed + 2, ldc, a, k, (gp_packed){packed, k, n}, 1, k0, k1, c0, c1,
+                   accumulate);
+    size_t bad = 0;
+    for (size_t j = 0; j < ldc; j++) {
+        const size_t col = j - 2; /* wraps below 0: then outside [c0, c1) */
+        double want = before[j];
+        if (j >= 2 && col >= c0 && col < c1) {
+            double sum = accumulate ? want : 0.0;
+            for (size_t kk = k0; kk < k1; kk++) sum += (double)a[kk] * (double)b[kk * ldb + col];
+            want = sum;
+        }
+        bad += !(fabs((double)c[j] - want) <= 1e-5 * (1.0 + (double)k));
+    }
+    CHECK(bad == 0 && memcmp(c, c_packed, ldc * sizeof(float)) == 0,
+          "row gemm %s k %zu n %zu ldb %zu [%zu,%zu)x[%zu,%zu) accumulate %d: %zu wrong entries, "
+          "or not the packed product's bits",
+          isa_name(gp_packed_isa()), k, n, ldb, k0, k1, c0, c1, accumulate, bad);
+    free(a);
+    free(b);
+    free(c);
+    free(c_packed);
+    free(packed);
+    free(before);
+}
+
 /* Row counts across the tile heights (6, 8) and panel counts across the tile widths, with
  * column ranges that start and end inside a panel, as the per-gate products do. */
 static void test_packed_gemm(void) {
@@ -2181,6 +2221,10 @@ static void test_packed_gemm(void) {
         check_packed_product(8, 30, 90, 30, 30, 3, 61, 0, 0);     /* empty depth: zeros */
         check_packed_product(5, 12, 33, 0, 12, 20, 20, 1, 0);     /* no columns: untouched */
         check_packed_product(16, 64, 192, 0, 64, 128, 192, 0, 0); /* a gate block */
+        check_row_product(7, 48, 48, 0, 7, 0, 48, 0);             /* whole rows */
+        check_row_product(33, 150, 160, 0, 33, 3, 150, 1);        /* ragged, inside wider rows */
+        check_row_product(20, 384, 384, 4, 17, 128, 256, 0);      /* one gate's units, some depth */
+        check_row_product(9, 64, 64, 9, 9, 0, 64, 0);             /* empty depth: zeros */
         check_at_b_product(1, 16, 5);
         check_at_b_product(13, 48, 33);
         check_at_b_product(64, 192, 128);
@@ -2316,10 +2360,12 @@ static void rnn_run_with_threads(rnn_fix *f, int threads) {
  * masks are indexed by batch row, so each job must find its own rows' entries. */
 static void test_rnn_threads_agree(void) {
     const int before = gp_blas_get_num_threads();
-    /* the second shape has its weight gradients accumulated step by step, per job */
-    static const size_t shapes[2][4] = {{5, 7, 3, 6}, {16, 4, 3, 16}};
-    for (int combo = 0; combo < 8 * VARIANTS; combo++) {
+    /* the second shape has its weight gradients accumulated step by step, per job; the
+     * third is a single step of one sequence, whose two products run side by side */
+    static const size_t shapes[3][4] = {{5, 7, 3, 6}, {16, 4, 3, 16}, {1, 1, 5, 16}};
+    for (int combo = 0; combo < 12 * VARIANTS; combo++) {
         memcpy(g_shape, shapes[combo / (4 * VARIANTS)], sizeof g_shape);
+        const int single_step = g_shape[0] == 1 && g_shape[1] == 1;
         const int extras = combo / (2 * VARIANTS) & 1;
         gp_rnn_config cfg =
             variant_cfg(combo % VARIANTS, GP_ACT_TANH, GP_ACT_SIGMOID, 1, (combo / VARIANTS) & 1);
@@ -2334,7 +2380,9 @@ static void test_rnn_threads_agree(void) {
         rnn_run_with_threads(&f, 2);
         const float *got[] = {f.out, f.last, f.d_x, f.d_h0, f.d_k, f.d_r, f.d_b};
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-            CHECK(count_far(want[i], got[i], sizes[i], 1e-5) == 0,
+            /* a single step's forward runs the one-thread products: the same bits */
+            const double tol = single_step && i < 2 ? 0.0 : 1e-5;
+            CHECK(count_far(want[i], got[i], sizes[i], tol) == 0,
                   "%s: result %zu differs between 1 and 2 threads", f.name, i);
             free(want[i]);
         }
@@ -2342,6 +2390,62 @@ static void test_rnn_threads_agree(void) {
     }
     restore_default_shape();
     gp_blas_set_num_threads(before);
+}
+
+/* gp_rnn_step_products_checkable and gp_rnn_step_products_finite: which configurations
+ * qualify, and that a NaN or an infinity anywhere in either kernel shows in the products
+ * of an inference step, even against a zero input or state, and with a mask skipping the
+ * step; and that overflowing products of finite kernels show too. */
+static void test_rnn_step_products(void) {
+    static const size_t step[4] = {1, 1, 5, 4};
+    memcpy(g_shape, step, sizeof g_shape);
+    for (int v = 0; v < VARIANTS; v++) {
+        gp_rnn_config cfg = variant_cfg(v, GP_ACT_TANH, GP_ACT_SIGMOID, 1, 0);
+        const int checkable = cfg.cell != GP_CELL_SIMPLE_RNN;
+        CHECK(gp_rnn_step_products_checkable(&cfg) == checkable, "variant %d: checkable", v);
+        gp_rnn_config other = cfg;
+        other.steps = 2;
+        CHECK(!gp_rnn_step_products_checkable(&other), "variant %d: two steps", v);
+        other = cfg;
+        other.batch = 5; /* 2 * 5 products per column, against 5 + 4 kernel rows */
+        CHECK(!gp_rnn_step_products_checkable(&other), "variant %d: a wide batch", v);
+        other.units = 0;
+        CHECK(!gp_rnn_step_products_checkable(&other), "variant %d: a bad config", v);
+        if (!checkable) continue;
+        for (int masked = 0; masked < 2; masked++) {
+            rnn_fix f;
+            rnn_fix_init(&f, &cfg, masked ? MASK_PADDED : MASK_NONE, 1500u + (unsigned)v, 0.5f);
+            if (f.mask) f.mask[0] = 0;
+            ffill(f.h0, f.n_s, 0.0f); /* the usual zero initial state */
+            f.x[1] = 0.0f;
+            CHECK(rnn_fwd(&f, NULL, f.last, NULL, f.h0) == GP_OK &&
+                      gp_rnn_step_products_finite(f.fws_infer, &f.cfg) == 1,
+                  "%s: finite products", f.name);
+            float *const weights[2] = {f.kernel, f.rec};
+            const size_t counts[2] = {f.n_k, f.n_r};
+            const float bad[3] = {NAN, INFINITY, -INFINITY};
+            for (int w = 0; w < 2; w++) {
+                /* row 1 of the kernel meets x[1] = 0; every row of U meets h = 0 */
+                const size_t at = w == 0 ? f.G * cfg.units + 2 : counts[w] - 1;
+                for (int b = 0; b < 3; b++) {
+                    const float kept = weights[w][at];
+                    weights[w][at] = bad[b];
+                    CHECK(rnn_fwd(&f, NULL, f.last, NULL, f.h0) == GP_OK &&
+                              gp_rnn_step_products_finite(f.fws_infer, &f.cfg) == 0,
+                          "%s: %g in %s[%zu] not seen in the products", f.name, (double)bad[b],
+                          w ? "recurrent_kernel" : "kernel", at);
+                    weights[w][at] = kept;
+                }
+            }
+            ffill(f.kernel, f.n_k, 3e38f);
+            ffill(f.x, f.n_x, 10.0f);
+            CHECK(rnn_fwd(&f, NULL, f.last, NULL, f.h0) == GP_OK &&
+                      gp_rnn_step_products_finite(f.fws_infer, &f.cfg) == 0,
+                  "%s: overflowing products of finite kernels", f.name);
+            rnn_fix_free(&f);
+        }
+    }
+    restore_default_shape();
 }
 
 int main(void) {
@@ -2359,6 +2463,7 @@ int main(void) {
     test_rnn_reference_forward();
     test_rnn_train_vs_infer();
     test_rnn_threads_agree();
+    test_rnn_step_products();
     test_rnn_go_backwards();
     test_rnn_masks();
     test_rnn_dropout();
