@@ -48,14 +48,30 @@ class RNNBuffers:
 
     def __init__(self):
         self._arrays = {}
+        self._views = {}  # name -> the aligned view last handed out
+        self._sizes = None  # (key, sizes) of the last call's configuration
         self._generation = 0
 
     def _take(self, name, size):
+        # A cell stepped from Python asks for the same view at every step; finding its
+        # address again took a microsecond of a 20-microsecond step.
+        view = self._views.get(name)
+        if view is not None and view.size == size:
+            return view
         array = self._arrays.get(name)
         if array is None or array.size < size + _ALIGN_FLOATS:
             array = self._arrays[name] = np.empty(size + _ALIGN_FLOATS, dtype=np.float32)
         start = (-array.ctypes.data % (4 * _ALIGN_FLOATS)) // 4
-        return array[start:start + size]
+        view = self._views[name] = array[start:start + size]
+        return view
+
+    def _buffer_sizes(self, cell, sizes, arrays):
+        """_buffer_sizes, remembered for the configuration of the last call."""
+        key = (cell.code, sizes, arrays["dropout_mask"] is not None,
+               arrays["recurrent_dropout_mask"] is not None)
+        if self._sizes is None or self._sizes[0] != key:
+            self._sizes = (key, _buffer_sizes(cell, sizes, arrays))
+        return self._sizes[1]
 
 
 class _Cell(NamedTuple):
@@ -284,21 +300,29 @@ def _rnn_forward(cell, x, kernel, recurrent_kernel, bias, initial_states, *, act
                                                    "recurrent_dropout_mask", 3),
     }
     initial = _stack_states(initial_states, cell, _consistent_sizes(cell, sizes, kernel))
-    reuse = _reused_forward_memory(buffers, cell, sizes, arrays, training)
+    workspace, cache_out = _reused_forward_memory(buffers, cell, sizes, arrays, training)
+    # Positional, in the core's order (options' keys are in it too): matching keywords
+    # cost a tenth of a single step.
     outputs, last, cache = _core.rnn_forward(
-        arrays["x"], kernel, recurrent_kernel, bias, initial, arrays["mask"],
-        arrays["dropout_mask"], arrays["recurrent_dropout_mask"], training=training,
-        return_sequences=_check_flag(return_sequences, "return_sequences"), **reuse,
-        **options)
+        x, kernel, recurrent_kernel, bias, initial, arrays["mask"], arrays["dropout_mask"],
+        arrays["recurrent_dropout_mask"], *options.values(), training,
+        _check_flag(return_sequences, "return_sequences"), workspace, cache_out)
     if cache is not None:
         options["use_bias"] = bias is not None
-        cache = RNNCache(cache, cell, arrays, options, buffers if reuse else None)
+        cache = RNNCache(cache, cell, arrays, options,
+                         buffers if workspace is not None else None)
     return RNNOutput(outputs, last[0], cache, last[1] if cell.states == 2 else None)
+
+
+def _shape(a):
+    """np.shape(a), without its dispatch for the usual ndarray (a cell stepped from Python
+    pays the per-call cost at every step)."""
+    return a.shape if type(a) is np.ndarray else np.shape(a)
 
 
 def _rnn_sizes(x, recurrent_kernel):
     """(B, T, I, H) when the shapes are plausible, else None (the core reports why)."""
-    x_shape, u_shape = np.shape(x), np.shape(recurrent_kernel)
+    x_shape, u_shape = _shape(x), _shape(recurrent_kernel)
     if len(x_shape) != 3 or len(u_shape) != 2 or 0 in x_shape or 0 in u_shape:
         return None
     return (*x_shape, u_shape[0])
@@ -339,7 +363,7 @@ def _as_dropout_mask(mask, cell, sizes, name, size_index):
 def _consistent_sizes(cell, sizes, kernel):
     """(B, T, I, H) when x and both kernels agree on them, else None: state shapes are
     only worth checking against sizes the core will not reject first."""
-    if sizes is None or np.shape(kernel) != (sizes[2], cell.gates * sizes[3]):
+    if sizes is None or _shape(kernel) != (sizes[2], cell.gates * sizes[3]):
         return None
     return sizes
 
@@ -350,7 +374,15 @@ def _stack_states(states, cell, sizes, names=("initial_state", "initial_state[1]
     Checked here with the argument's own name: rank, emptiness and, when ``sizes`` is
     known, the (B, H) shape. A missing state of several is zeros.
     """
-    if states is None or all(s is None for s in states):
+    if states is None:
+        return None
+    if len(states) == 1:  # the one state of a GRU or SimpleRNN, at every step of a cell
+        if states[0] is None:
+            return None
+        arr = np.asarray(states[0])
+        _check_state(names[0], arr, sizes)
+        return arr[None]
+    if all(s is None for s in states):
         return None
     if cell.states == 2 and names[0] == "initial_state":
         names = ("initial_state[0] (h0)", names[1])
@@ -358,16 +390,8 @@ def _stack_states(states, cell, sizes, names=("initial_state", "initial_state[1]
             raise ValueError("initial_state must hold both h0 and c0 for an LSTM, got None")
     arrays = [None if s is None else np.asarray(s) for s in states]
     for name, arr in zip(names, arrays):
-        if arr is None:
-            continue
-        if arr.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (batch, units), got shape {arr.shape}")
-        if arr.size == 0:
-            raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-        if sizes is not None and (arr.shape[0] != sizes[0] or arr.shape[1] != sizes[3]):
-            raise ValueError(
-                f"{name} must have shape (batch, units) = {(sizes[0], sizes[3])}, got shape "
-                f"{arr.shape}")
+        if arr is not None:
+            _check_state(name, arr, sizes)
     shape = next(a.shape for a in arrays if a is not None)
     arrays = [np.zeros(shape, np.float32) if a is None else a for a in arrays]
     if any(a.shape != shape for a in arrays):
@@ -377,25 +401,37 @@ def _stack_states(states, cell, sizes, names=("initial_state", "initial_state[1]
     return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
+def _check_state(name, arr, sizes):
+    """A (B, H) state: its rank, emptiness and, when ``sizes`` is known, its shape."""
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (batch, units), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if sizes is not None and (arr.shape[0] != sizes[0] or arr.shape[1] != sizes[3]):
+        raise ValueError(
+            f"{name} must have shape (batch, units) = {(sizes[0], sizes[3])}, got shape "
+            f"{arr.shape}")
+
+
 def _buffer_sizes(cell, sizes, arrays):
     return _core.rnn_buffer_sizes(cell.code, *sizes, arrays["dropout_mask"] is not None,
                                   arrays["recurrent_dropout_mask"] is not None)
 
 
 def _reused_forward_memory(buffers, cell, sizes, arrays, training):
-    """The workspace (and, training, the cache) arrays a forward writes into."""
+    """The workspace and (training) cache arrays a forward writes into, or None for the
+    core to allocate."""
     if buffers is None:
-        return {}
+        return None, None
     if not isinstance(buffers, RNNBuffers):
         raise TypeError(f"buffers must be an RNNBuffers or None, got {type(buffers).__name__}")
     if sizes is None:
-        return {}
-    cache, train_ws, infer_ws, _ = _buffer_sizes(cell, sizes, arrays)
+        return None, None
+    cache, train_ws, infer_ws, _ = buffers._buffer_sizes(cell, sizes, arrays)
     if not training:
-        return {"workspace": buffers._take("forward", infer_ws)}
+        return buffers._take("forward", infer_ws), None
     buffers._generation += 1
-    return {"workspace": buffers._take("forward", train_ws),
-            "cache_out": buffers._take("cache", cache)}
+    return buffers._take("forward", train_ws), buffers._take("cache", cache)
 
 
 def rnn_backward(cache, d_outputs=None, d_last_state=None, d_last_carry=None, *,
@@ -435,7 +471,8 @@ def rnn_backward(cache, d_outputs=None, d_last_state=None, d_last_carry=None, *,
             raise RuntimeError(
                 "this cache was overwritten by a later training forward with the same "
                 "RNNBuffers; run rnn_backward before the next forward")
-        workspace = cache._buffers._take("backward", _buffer_sizes(cell, sizes, arrays)[3])
+        workspace = cache._buffers._take("backward",
+                                         cache._buffers._buffer_sizes(cell, sizes, arrays)[3])
     d_last = _stack_states((d_last_state, d_last_carry)[:cell.states], cell,
                            _consistent_sizes(cell, sizes, arrays["kernel"]),
                            ("d_last_state", "d_last_carry"))

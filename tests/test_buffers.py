@@ -35,6 +35,19 @@ def test_buffers_give_the_same_numbers(training):
             np.testing.assert_array_equal(got, want, err_msg=f"seed {seed}, sizes {sizes}")
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_buffers_follow_dropout_at_the_same_shape(training):
+    """Input dropout needs a bigger workspace at the same shapes: buffers that remember the
+    last call's sizes must notice the change, both ways."""
+    buffers = ops.RNNBuffers()
+    arrays = _arrays(11)
+    mask = (np.random.default_rng(12).random((3, 4)) > 0.3) / np.float32(0.7)
+    for dropout_mask in (None, mask, None, mask):
+        got, want = (ops.gru_forward(*arrays, training=training, buffers=b,
+                                     dropout_mask=dropout_mask) for b in (buffers, None))
+        np.testing.assert_array_equal(got.outputs, want.outputs)
+
+
 def test_buffers_start_at_64_byte_boundaries():
     buffers = ops.RNNBuffers()
     for size in (1, 17, 1000, 123457):

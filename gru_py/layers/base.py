@@ -217,7 +217,7 @@ class Layer:
         self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
-        if is_symbolic(inputs) or any(is_symbolic(v) for v in kwargs.values()):
+        if is_symbolic(inputs) or (kwargs and any(is_symbolic(v) for v in kwargs.values())):
             return self._call_symbolic(inputs, *args, **kwargs)
         if not self.built:
             self.build(_shape_of(inputs))

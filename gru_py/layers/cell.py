@@ -137,15 +137,16 @@ class RecurrentCell(Layer):
             raise ValueError(
                 f"{type(self).__name__}: inputs must be 2-D (batch, features), got shape "
                 f"{x.shape}")
-        masks = (None, None)
+        masks = {}
         if training:
             if self._step_masks is None or self._step_masks[0] != x.shape[0]:
                 self._step_masks = (x.shape[0], *self._dropout_masks(x.shape[0], True))
-            masks = self._step_masks[1:]
-        out = self._run(x[:, None, :], states, go_backwards=False, training=False,
-                        return_sequences=False, mask=None, zero_output_for_mask=False,
-                        dropout_mask=masks[0], recurrent_dropout_mask=masks[1],
-                        buffers=self._buffers)
+            masks = {"dropout_mask": self._step_masks[1],
+                     "recurrent_dropout_mask": self._step_masks[2]}
+        # Only what differs from the ops' defaults: a step costs about 20 microseconds,
+        # and each keyword passed down costs a little of that.
+        out = self._run(x[:, None, :], states, training=False, return_sequences=False,
+                        buffers=self._buffers, **masks)
         new_states = [out.last_state] + ([out.last_carry] if self.state_count == 2 else [])
         return out.last_state, new_states
 
