@@ -165,14 +165,20 @@ static spinner spinner_start(long limit_ns) {
     return s;
 }
 
-/* One round of a spin: 0 once limit_ns have passed. It yields the core every few
- * microseconds: a scheduler may wake a thread on its waker's core, and the waker, put
- * aside, then waited out the whole spin of the thread it woke (a single step took
- * 140 us instead of 10). */
+/* After this long a spin yields its core every few microseconds: a scheduler may wake a
+ * thread on its waker's core, and the waker, put aside, then waited out the whole spin
+ * of the thread it woke (a single step took 140 us instead of 10). Not from the start:
+ * a worker that yields while calls come every 15 us hands its core to any other thread
+ * spinning there (OpenBLAS's idle threads do, for a while after the library loads), and
+ * then misses calls, a third of them in one measurement. */
+#define GP_SPIN_YIELD_AFTER_NS 20000L
+
+/* One round of a spin: 0 once limit_ns have passed. */
 static int spinner_go_on(spinner *s) {
-    s->spins++;
-    if (s->spins % 4096 == 0) sched_yield();
-    return s->spins % 64 != 0 || elapsed_ns(&s->start) <= s->limit_ns;
+    if (++s->spins % 64 != 0) return 1;
+    const long waited = elapsed_ns(&s->start);
+    if (waited > GP_SPIN_YIELD_AFTER_NS && s->spins % 4096 == 0) sched_yield();
+    return waited <= s->limit_ns;
 }
 
 /* Returns 1 when a call has been posted since `seen`, or 0 after GP_WORKER_SPIN_NS. */
