@@ -314,6 +314,41 @@ def _rnn_forward(cell, x, kernel, recurrent_kernel, bias, initial_states, *, act
     return RNNOutput(outputs, last[0], cache, last[1] if cell.states == 2 else None)
 
 
+def _step_forward(cell, x, kernel, recurrent_kernel, bias, states, activation,
+                  recurrent_activation, reset_after, buffers):
+    """One inference step of a cell called from Python, without _rnn_forward's Python.
+
+    x (B, I) and ``states``, the cell's list of (B, H) states, go to the core as they
+    are, and the new states come back as one (S, B, H) array. At 256 units the general
+    path's Python took a third of such a step. The core checks every argument and rejects
+    all that _rnn_forward rejects, but in its own words (the states as one stacked array,
+    for instance): a caller whose step raises ValueError or TypeError runs the general
+    path instead, which names the problem as the API does. Returns None, having done
+    nothing, for arguments that need the general path's conversions.
+    """
+    if type(x) is not np.ndarray or x.ndim != 2 or len(states) != cell.states or (
+            activation not in activations.RECURRENT
+            or recurrent_activation not in activations.RECURRENT):
+        return None
+    x = x[:, None, :]
+    sizes = _rnn_sizes(x, recurrent_kernel)
+    if sizes is None:
+        return None
+    initial = np.asarray(states[0])[None] if cell.states == 1 else np.stack(states)
+    workspace, _ = _reused_forward_memory(buffers, cell, sizes, _NO_DROPOUT, False)
+    # positional, in the core's order: go_backwards, zero_output_for_mask, training and
+    # return_sequences are all False
+    _, last, _ = _core.rnn_forward(
+        x, kernel, recurrent_kernel, bias, initial, None, None, None, cell.code,
+        activations.code(activation), activations.code(recurrent_activation), reset_after,
+        False, False, False, False, workspace, None)
+    return last
+
+
+# What _buffer_sizes reads of a call without dropout.
+_NO_DROPOUT = {"dropout_mask": None, "recurrent_dropout_mask": None}
+
+
 def _shape(a):
     """np.shape(a), without its dispatch for the usual ndarray (a cell stepped from Python
     pays the per-call cost at every step)."""

@@ -490,6 +490,37 @@ def test_cell_stepped_one_step_at_a_time_equals_the_layer(kind):
                                   outputs)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("training", [False, True])
+def test_a_cell_step_goes_straight_to_the_core(kind, training, monkeypatch):
+    """A cell stepped from Python (no dropout to draw) calls the core without the ops'
+    general path, with the general path's numbers, bit for bit."""
+    cell = _layer(kind, 49).cell
+    x, states = _x(50)[:, 0], list(_states(kind, 51))
+    want = cell._run(x[:, None, :], states, training=False, return_sequences=False)
+    monkeypatch.setattr(ops, "_rnn_forward", lambda *a, **k: pytest.fail("general path"))
+    out, new_states = cell(x, states, training=training)
+    np.testing.assert_array_equal(out, want.last_state)
+    np.testing.assert_array_equal(new_states[-1], want.last_carry if kind == "lstm"
+                                  else want.last_state)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_cell_steps_bad_arguments_are_reported_as_the_ops_report_them(kind):
+    """The core refuses what the fast step cannot take, and the general path then names
+    the problem: a state of the wrong shape, a missing state, a non-finite kernel."""
+    cell = _layer(kind, 52).cell
+    x, states = _x(53)[:, 0], list(_states(kind, 54))
+    with pytest.raises(ValueError, match=r"initial_state.* must have shape \(batch, units\)"):
+        cell(x, [np.zeros((B, H + 1), np.float32)] * STATES[kind])
+    if kind == "lstm":
+        with pytest.raises(ValueError, match="pair"):
+            cell(x, states[:1])
+    cell.recurrent_kernel[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"recurrent_kernel must contain only finite values"):
+        cell(x, states)
+
+
 # -- 1. gradients ----------------------------------------------------------------------------
 
 FLAGS = [{}, {"return_sequences": True}, {"return_state": True},

@@ -47,6 +47,7 @@ class RecurrentCell(Layer):
 
     gate_count = 1
     state_count = 1
+    _kind = None  # the cell as gru_py.ops describes it (ops._GRU, ...)
 
     def __init__(self, units, activation, use_bias, kernel_initializer, recurrent_initializer,
                  bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
@@ -141,10 +142,20 @@ class RecurrentCell(Layer):
         if training:
             if self._step_masks is None or self._step_masks[0] != x.shape[0]:
                 self._step_masks = (x.shape[0], *self._dropout_masks(x.shape[0], True))
-            masks = {"dropout_mask": self._step_masks[1],
-                     "recurrent_dropout_mask": self._step_masks[2]}
-        # Only what differs from the ops' defaults: a step costs about 20 microseconds,
-        # and each keyword passed down costs a little of that.
+            if self._step_masks[1] is not None or self._step_masks[2] is not None:
+                masks = {"dropout_mask": self._step_masks[1],
+                         "recurrent_dropout_mask": self._step_masks[2]}
+        if not masks:
+            try:
+                last = ops._step_forward(
+                    self._kind, x, self.kernel, self.recurrent_kernel, self.bias, states,
+                    self.activation, getattr(self, "recurrent_activation", "sigmoid"),
+                    getattr(self, "reset_after", False), self._buffers)
+            except (TypeError, ValueError):
+                last = None  # the general path below reports the problem in its words
+            if last is not None:
+                new_states = list(last)
+                return new_states[0], new_states
         out = self._run(x[:, None, :], states, training=False, return_sequences=False,
                         buffers=self._buffers, **masks)
         new_states = [out.last_state] + ([out.last_carry] if self.state_count == 2 else [])

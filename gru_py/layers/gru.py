@@ -35,6 +35,7 @@ class GRUCell(RecurrentCell):
     """
 
     gate_count = 3
+    _kind = ops._GRU
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",

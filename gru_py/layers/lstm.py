@@ -34,6 +34,7 @@ class LSTMCell(RecurrentCell):
 
     gate_count = 4
     state_count = 2
+    _kind = ops._LSTM
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",

@@ -17,6 +17,8 @@ class SimpleRNNCell(RecurrentCell):
     Not supported yet, rejected with NotImplementedError when set: constraints.
     """
 
+    _kind = ops._SIMPLE_RNN
+
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
