@@ -50,6 +50,7 @@ class RNNBuffers:
         self._arrays = {}
         self._views = {}  # name -> the aligned view last handed out
         self._sizes = None  # (key, sizes) of the last call's configuration
+        self._step = None  # (key, workspace) of the last single step (_step_workspace)
         self._generation = 0
 
     def _take(self, name, size):
@@ -64,6 +65,15 @@ class RNNBuffers:
         start = (-array.ctypes.data % (4 * _ALIGN_FLOATS)) // 4
         view = self._views[name] = array[start:start + size]
         return view
+
+    def _step_workspace(self, cell, sizes):
+        """The workspace of an inference step without dropout, remembered for the next
+        step of the same sizes. It stays valid after a later call grows the "forward"
+        array: it keeps the array it is a view of."""
+        if self._step is None or self._step[0] != (cell.code, sizes):
+            size = self._buffer_sizes(cell, sizes, _NO_DROPOUT)[2]
+            self._step = ((cell.code, sizes), self._take("forward", size))
+        return self._step[1]
 
     def _buffer_sizes(self, cell, sizes, arrays):
         """_buffer_sizes, remembered for the configuration of the last call."""
@@ -335,7 +345,7 @@ def _step_forward(cell, x, kernel, recurrent_kernel, bias, states, activation,
     if sizes is None:
         return None
     initial = np.asarray(states[0])[None] if cell.states == 1 else np.stack(states)
-    workspace, _ = _reused_forward_memory(buffers, cell, sizes, _NO_DROPOUT, False)
+    workspace = buffers._step_workspace(cell, sizes)
     # positional, in the core's order: go_backwards, zero_output_for_mask, training and
     # return_sequences are all False
     _, last, _ = _core.rnn_forward(

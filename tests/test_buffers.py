@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from gru_py import ops
+from gru_py.layers import GRUCell
 
 
 def _arrays(seed, B=3, T=5, I=4, H=6):
@@ -46,6 +47,24 @@ def test_buffers_follow_dropout_at_the_same_shape(training):
         got, want = (ops.gru_forward(*arrays, training=training, buffers=b,
                                      dropout_mask=dropout_mask) for b in (buffers, None))
         np.testing.assert_array_equal(got.outputs, want.outputs)
+
+
+def test_a_cell_steps_between_bigger_calls_on_the_same_buffers():
+    """A cell's single steps keep their workspace from step to step; a whole-sequence call
+    in between that grows the buffers must not disturb the next steps."""
+    cell = GRUCell(6)
+    cell.build((2, 4))
+    x, kernel, recurrent, bias = _arrays(13, B=2, T=40, I=4, H=6)
+    cell.set_weights([kernel, recurrent, bias])
+    h = np.zeros((2, 6), np.float32)
+    for t in range(3):
+        if t == 1:
+            ops.gru_forward(x, kernel, recurrent, bias, training=False,
+                            buffers=cell._buffers)
+        want = ops.gru_forward(x[:, t:t + 1], kernel, recurrent, bias, h,
+                               training=False).last_state
+        h, _ = cell(x[:, t], [h])
+        np.testing.assert_array_equal(h, want, err_msg=f"step {t}")
 
 
 def test_buffers_start_at_64_byte_boundaries():
