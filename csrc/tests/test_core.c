@@ -2225,6 +2225,7 @@ static void test_packed_gemm(void) {
         check_row_product(33, 150, 160, 0, 33, 3, 150, 1);        /* ragged, inside wider rows */
         check_row_product(20, 384, 384, 4, 17, 128, 256, 0);      /* one gate's units, some depth */
         check_row_product(9, 64, 64, 9, 9, 0, 64, 0);             /* empty depth: zeros */
+        check_row_product(12, 500, 512, 0, 12, 17, 499, 1);       /* 31 panels: 16, 8 and 7 */
         check_at_b_product(1, 16, 5);
         check_at_b_product(13, 48, 33);
         check_at_b_product(64, 192, 128);
