@@ -854,10 +854,8 @@ gp_status gp_rnn_forward(float *outputs, float *last_state, float *cache, float 
 }
 
 int gp_rnn_step_products_checkable(const gp_rnn_config *cfg) {
-    rnn_sizes s;
-    if (gp_rnn_check_config(cfg) != GP_OK || rnn_compute_sizes(cfg, &s) != GP_OK) return 0;
-    return cfg->steps == 1 && cfg->cell != GP_CELL_SIMPLE_RNN &&
-           2 * cfg->batch < cfg->input_size + cfg->units;
+    return gp_rnn_check_config(cfg) == GP_OK && cfg->steps == 1 &&
+           cfg->cell != GP_CELL_SIMPLE_RNN && 2 * cfg->batch < cfg->input_size + cfg->units;
 }
 
 int gp_rnn_step_products_finite(const float *workspace, const gp_rnn_config *cfg) {
