@@ -441,7 +441,7 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
 
 void gp_row_gemm(float *c, const float *a, const float *b, size_t ldb, size_t k0, size_t k1,
                  size_t c0, size_t c1, int accumulate) {
-    GP_ASSERT(k0 <= k1 && c0 <= c1 && (c1 + GP_PANEL - 1) / GP_PANEL * GP_PANEL <= ldb);
+    GP_ASSERT(k0 <= k1 && c0 <= c1 && gp_row_gemm_fits(c1, ldb));
     if (c0 == c1) return;
     run_tiles((tile){.c = c,
                      .a = a + k0,

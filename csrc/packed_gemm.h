@@ -53,6 +53,11 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
 void gp_row_gemm(float *c, const float *a, const float *b, size_t ldb, size_t k0, size_t k1,
                  size_t c0, size_t c1, int accumulate);
 
+/* Whether gp_row_gemm can take columns up to c1 of rows ldb floats apart. */
+static inline int gp_row_gemm_fits(size_t c1, size_t ldb) {
+    return (c1 + GP_PANEL - 1) / GP_PANEL * GP_PANEL <= ldb;
+}
+
 /*
  * C (m, n) += A^T B for row-major A (k, m) and B (k, n), row strides lda and ldb: the
  * weight gradients of k rows, accumulated while the rows are in cache. B is read where it

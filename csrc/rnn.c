@@ -246,11 +246,6 @@ typedef struct {
     gp_packed packed; /* op(K) packed, or .data NULL */
 } kernel_operand;
 
-/* Whether the panels that hold columns up to c1 lie inside rows of n floats. */
-static int panels_inside(size_t c1, size_t n) {
-    return (c1 + GP_PANEL - 1) / GP_PANEL * GP_PANEL <= n;
-}
-
 /* C[:, c0:c1] = A[:, k0:k1] op(K)[k0:k1, c0:c1], or += with `accumulate`, for `rows` rows;
  * indices are absolute, as in gp_packed_gemm. */
 static void operand_gemm(float *c, size_t ldc, const float *a, size_t lda, const kernel_operand *u,
@@ -259,7 +254,7 @@ static void operand_gemm(float *c, size_t ldc, const float *a, size_t lda, const
         gp_packed_gemm(c, ldc, a, lda, u->packed, rows, k0, k1, c0, c1, accumulate);
         return;
     }
-    if (rows == 1 && !u->transposed && panels_inside(c1, u->gh)) {
+    if (rows == 1 && !u->transposed && gp_row_gemm_fits(c1, u->gh)) {
         gp_row_gemm(c, a, u->k, u->gh, k0, k1, c0, c1, accumulate);
         return;
     }

@@ -32,8 +32,8 @@ def _check_rate(value, argument):
 class RecurrentCell(Layer):
     """Base class of the fused cells (not used directly).
 
-    Subclasses set ``gate_count`` (G: gate blocks side by side in the kernels) and
-    ``state_count`` (S), and implement ``_bias_shape``, ``_run`` and their own config.
+    Subclasses set ``_kind``, the cell as gru_py.ops describes it (its gate count G and
+    state count S), and implement ``_bias_shape``, ``_run`` and their own config.
 
     Dropout follows Keras 3: in training, ``dropout`` drops input features and
     ``recurrent_dropout`` drops the recurrent state entering the gates, with one mask per
@@ -45,9 +45,7 @@ class RecurrentCell(Layer):
     :func:`gru_py.utils.set_random_seed`).
     """
 
-    gate_count = 1
-    state_count = 1
-    _kind = None  # the cell as gru_py.ops describes it (ops._GRU, ...)
+    _kind = None  # ops._GRU, ops._LSTM or ops._SIMPLE_RNN
 
     def __init__(self, units, activation, use_bias, kernel_initializer, recurrent_initializer,
                  bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
@@ -81,6 +79,16 @@ class RecurrentCell(Layer):
         self._rng = _random.new_generator(seed)
         self._step_masks = None  # the masks of a sequence stepped by hand (call)
         self._buffers = ops.RNNBuffers()  # scratch and cache memory reused across calls
+
+    @property
+    def gate_count(self):
+        """G: the gate blocks side by side in the kernels."""
+        return self._kind.gates
+
+    @property
+    def state_count(self):
+        """S: the state arrays (an LSTM's h and c)."""
+        return self._kind.states
 
     @property
     def state_size(self):

@@ -34,7 +34,6 @@ class GRUCell(RecurrentCell):
     Not supported yet, rejected with NotImplementedError when set: constraints.
     """
 
-    gate_count = 3
     _kind = ops._GRU
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",

@@ -32,8 +32,6 @@ class LSTMCell(RecurrentCell):
     Not supported yet, rejected with NotImplementedError when set: constraints.
     """
 
-    gate_count = 4
-    state_count = 2
     _kind = ops._LSTM
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
