@@ -10,6 +10,7 @@
 #include "activations.h"
 #include "blas.h"
 #include "common.h"
+#include "packed_gemm.h"
 #include "parallel.h"
 
 gp_status gp_dense_check_config(const gp_dense_config *cfg) {
@@ -131,11 +132,7 @@ gp_status gp_dense_backward(float *d_x, float *d_kernel, float *d_bias, float *w
 
     gp_parallel_sgemm(GP_CBLAS_TRANS, GP_CBLAS_NO_TRANS, I, O, N, 1.0f, x, I, d_pre, O, 1.0f,
                       d_kernel, O);
-    if (cfg->use_bias) {
-        for (size_t i = 0; i < N; i++) {
-            for (size_t j = 0; j < O; j++) d_bias[j] += d_pre[i * O + j];
-        }
-    }
+    if (cfg->use_bias) gp_add_column_sums(d_bias, d_pre, O, N, O);
     if (d_x) {
         gp_parallel_sgemm(GP_CBLAS_NO_TRANS, GP_CBLAS_TRANS, N, I, O, 1.0f, d_pre, O, kernel, O,
                           0.0f, d_x, I);

@@ -456,6 +456,32 @@ void gp_row_gemm(float *c, const float *a, const float *b, size_t ldb, size_t k0
               1);
 }
 
+void gp_add_column_sums(float *sums, const float *b, size_t ldb, size_t k, size_t n) {
+    /* Whole panels: the row kernel, with A a row of ones that it steps through with stride
+     * 0. 1.0f * b is exact, so each multiply-add is the addition. */
+    static const float one = 1.0f;
+    const size_t whole = n / GP_PANEL * GP_PANEL;
+    if (whole) {
+        run_tiles((tile){.c = sums,
+                         .a = &one,
+                         .a_step = 0,
+                         .b = b,
+                         .b_step = ldb,
+                         .panel_floats = GP_PANEL,
+                         .depth = k,
+                         .c0 = 0,
+                         .c1 = whole,
+                         .accumulate = 1},
+                  1);
+    }
+    /* the columns of a last, partial panel, which the kernel would read past */
+    for (size_t j = whole; j < n; j++) {
+        float sum = 0.0f;
+        for (size_t kk = 0; kk < k; kk++) sum += b[kk * ldb + j];
+        sums[j] += sum;
+    }
+}
+
 void gp_gemm_at_b(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
                   size_t m, size_t n, size_t k) {
     GP_ASSERT(n % GP_PANEL == 0);

@@ -66,6 +66,13 @@ static inline int gp_row_gemm_fits(size_t c1, size_t ldb) {
 void gp_gemm_at_b(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
                   size_t m, size_t n, size_t k);
 
+/*
+ * sums[0:n] += the column sums of B's k rows (row-major, row stride ldb): 1^T B, a bias's
+ * gradient. Each column's rows are summed in order from zero, in a register, and the
+ * total then added to sums, so every ISA gives the same bits.
+ */
+void gp_add_column_sums(float *sums, const float *b, size_t ldb, size_t k, size_t n);
+
 /* The micro-kernel in use: the best this CPU supports, unless a test forced another. */
 gp_isa gp_packed_isa(void);
 

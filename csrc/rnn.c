@@ -1053,13 +1053,6 @@ static size_t bias_floats(const gp_rnn_config *cfg, size_t gh) {
     return cfg->reset_after ? 2 * gh : gh;
 }
 
-/* sums[j] += sum over rows of m[row, j], for m (rows, n) with row stride ld. */
-static void add_column_sums(float *sums, const float *m, size_t rows, size_t n, size_t ld) {
-    for (size_t i = 0; i < rows; i++) {
-        for (size_t j = 0; j < n; j++) sums[j] += m[i * ld + j];
-    }
-}
-
 /* Adds step k's share of the weight gradients into the job's accumulators, while its gate
  * gradients are in cache: d_kernel += x_t^T gi and d_recurrent_kernel += h_prev^T gr, or
  * under dropout gate block by gate block, from the dropped-out inputs and states made
@@ -1093,8 +1086,8 @@ static void add_step_weight_gradients(const rnn_backward_job *job, const step_bw
                      H, rows);
     }
     if (job->acc.d_bias) {
-        add_column_sums(job->acc.d_bias, step->gi, rows, gh, step->gi_stride);
-        if (cfg->reset_after) add_column_sums(job->acc.d_bias + gh, step->gr, rows, gh, gh);
+        gp_add_column_sums(job->acc.d_bias, step->gi, step->gi_stride, rows, gh);
+        if (cfg->reset_after) gp_add_column_sums(job->acc.d_bias + gh, step->gr, gh, rows, gh);
     }
 }
 
@@ -1384,8 +1377,8 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
                           d_rec + 2 * H, gh, 1.0f, grads->d_recurrent_kernel + 2 * H, gh);
     }
     if (cfg->use_bias) {
-        add_column_sums(grads->d_bias, d_in, s.rows, gh, gh);
-        if (cfg->reset_after) add_column_sums(grads->d_bias + gh, d_rec, s.rows, gh, gh);
+        gp_add_column_sums(grads->d_bias, d_in, gh, s.rows, gh);
+        if (cfg->reset_after) gp_add_column_sums(grads->d_bias + gh, d_rec, gh, s.rows, gh);
     }
     return GP_OK;
 }

@@ -2199,6 +2199,28 @@ static void check_row_product(size_t k, size_t n, size_t ldb, size_t k0, size_t 
     free(before);
 }
 
+/* gp_add_column_sums bit for bit against its documented order: each column's rows summed
+ * from zero, then added in. B's rows are ldb floats, wider than the n columns summed,
+ * whose spare floats must not count; sums has a spare float on each side. */
+static void check_column_sums(size_t k, size_t n, size_t ldb) {
+    float *b = falloc(k * ldb + 1), *sums = falloc(n + 2);
+    frand(b, k * ldb + 1, 1.0f);
+    frand(sums, n + 2, 1.0f);
+    float *want = fdup(sums, n + 2);
+    for (size_t j = 0; j < n; j++) {
+        float sum = 0.0f;
+        for (size_t kk = 0; kk < k; kk++) sum += b[kk * ldb + j];
+        want[j + 1] += sum;
+    }
+    gp_add_column_sums(sums + 1, b, ldb, k, n);
+    CHECK(memcmp(sums, want, (n + 2) * sizeof(float)) == 0,
+          "column sums %s k %zu n %zu ldb %zu: not the documented order's bits",
+          isa_name(gp_packed_isa()), k, n, ldb);
+    free(b);
+    free(sums);
+    free(want);
+}
+
 /* Row counts across the tile heights (6, 8) and panel counts across the tile widths, with
  * column ranges that start and end inside a panel, as the per-gate products do. */
 static void test_packed_gemm(void) {
@@ -2230,6 +2252,10 @@ static void test_packed_gemm(void) {
         check_at_b_product(13, 48, 33);
         check_at_b_product(64, 192, 128);
         check_at_b_product(8, 32, 0); /* no rows: C unchanged */
+        check_column_sums(32, 384, 384 * 3); /* a step's gate gradients, 24 panels */
+        check_column_sums(7, 30, 30);        /* a partial last panel, at the array's end */
+        check_column_sums(5, 400, 403);      /* 25 panels and a partial one */
+        check_column_sums(0, 48, 48);        /* no rows: sums unchanged */
     }
     gp_packed_force_isa(chosen);
 }
