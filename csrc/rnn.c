@@ -1093,17 +1093,20 @@ static void add_step_weight_gradients(const rnn_backward_job *job, const step_bw
 
 /* Adds the output gradient of step k into dh. A skipped step's output is the row's
  * previous output, which is the carried state once the row has used a step and a
- * constant (zeros) before that or with zero_output_for_mask. */
+ * constant (zeros) before that or with zero_output_for_mask. Each row's gradient is a
+ * short run T*H floats from the next row's, beyond what the hardware prefetches, so the
+ * rows of step k - 1 are asked for now, a step ahead. */
 static void add_output_gradient(const rnn_backward_job *job, size_t rows, size_t k) {
     const gp_rnn_config *cfg = job->cfg;
     const size_t T = cfg->steps, H = cfg->units, t = input_column(cfg, k);
     for (size_t b = 0; b < rows; b++) {
         const size_t row = job->b0 + b;
+        const float *d_out = job->d_outputs + (row * T + k) * H;
+        if (k > 0) prefetch_floats(d_out - H, H);
         if (job->in->mask && !job->in->mask[row * T + t] &&
             (cfg->zero_output_for_mask || (size_t)job->first_active[row] >= k)) {
             continue;
         }
-        const float *d_out = job->d_outputs + (row * T + k) * H;
         float *dh_b = job->dh + row * H;
         for (size_t j = 0; j < H; j++) dh_b[j] += d_out[j];
     }
