@@ -44,9 +44,10 @@ typedef struct {
     size_t packed_w;  /* W (I, G*H) packed, for the forward's input projections */
     size_t packed_u;  /* U (H, G*H) packed, for the forward */
     size_t packed_ut; /* U^T (G*H, H) packed, for the backward */
+    size_t packed_wt; /* W^T (G*H, I) packed, for the backward's step-by-step d_x */
     size_t fwd_train; /* proj + B*G*H + B*H + packed_w + packed_u (+ x_size) */
     size_t fwd_infer; /* fwd_train + 4*B*H + B*W */
-    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + packed_ut (+ tbh) */
+    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + packed_ut + packed_wt (+ tbh) */
 } rnn_sizes;
 
 size_t gp_rnn_gate_count(gp_cell cell) {
@@ -99,15 +100,16 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
     s->packed_w = gp_packed_floats(I, s->gh);
     s->packed_u = gp_packed_floats(H, s->gh);
     s->packed_ut = gp_packed_floats(s->gh, H);
-    if (!s->packed_w || !s->packed_u || !s->packed_ut) return GP_ERR_BAD_SIZE;
+    s->packed_wt = gp_packed_floats(s->gh, I);
+    if (!s->packed_w || !s->packed_u || !s->packed_ut || !s->packed_wt) return GP_ERR_BAD_SIZE;
     const size_t x_drop = cfg->input_dropout ? s->x_size : 0;
     const size_t cache[] = {s_states, gates};
     const size_t train[] = {s->proj, b_gh, s->bh, s->packed_w, s->packed_u, x_drop};
-    const size_t bwd[] = {
-        s->proj, s->proj, s->bh,  s->bh,        s->bh,
-        s->bh,   B,       x_drop, s->packed_ut, cfg->recurrent_dropout ? s->tbh : 0};
+    const size_t state_drop = cfg->recurrent_dropout ? s->tbh : 0;
+    const size_t bwd[] = {s->proj, s->proj, s->bh,        s->bh,        s->bh,     s->bh,
+                          B,       x_drop,  s->packed_ut, s->packed_wt, state_drop};
     if (add_overflows(cache, 2, &s->cache) || add_overflows(train, 6, &s->fwd_train) ||
-        add_overflows(bwd, 10, &s->bwd)) {
+        add_overflows(bwd, 11, &s->bwd)) {
         return GP_ERR_BAD_SIZE;
     }
     const size_t infer[] = {s->fwd_train, s->bh, s->bh, s->bh, s->bh, b_w};
@@ -1039,6 +1041,7 @@ typedef struct {
     float *dh, *dq, *tmp;     /* (S, B, H): dL/d(states); (B, H) and (B, H) scratch */
     int32_t *first_active;    /* (B): each row's first used processing step, or T */
     const kernel_operand *UT; /* the recurrent kernel, transposed */
+    const kernel_operand *WT; /* the kernel, transposed, for d_x step by step; or NULL */
     size_t input_masks;       /* distinct input dropout masks: 0, 1 or G */
     float *xm;                /* (B, T, I) scratch under input dropout */
     const float *cache;
@@ -1178,9 +1181,10 @@ static void rnn_backward_rows(void *arg) {
     if (job->in->mask && job->d_outputs) find_first_active(job, rows);
 
     /* Accumulated step by step, the gate gradients need no keeping beyond their step:
-     * except for the input gradient's GEMM, the job's rows of the first step's slots
-     * serve every step. */
-    const int per_step = job->acc.d_kernel != NULL, keep_gi = !per_step || job->d_x;
+     * unless the input gradient is one GEMM after the loop, the job's rows of the first
+     * step's slots serve every step. */
+    const int per_step = job->acc.d_kernel != NULL;
+    const int keep_gi = !per_step || (job->d_x && !job->WT);
     if (job->acc_is_scratch) {
         memset(job->acc.d_kernel, 0, cfg->input_size * gh * sizeof(float));
         memset(job->acc.d_recurrent_kernel, 0, H * gh * sizeof(float));
@@ -1218,8 +1222,13 @@ static void rnn_backward_rows(void *arg) {
             break;
         }
         if (per_step) add_step_weight_gradients(job, &step, k);
+        if (job->WT) {
+            const size_t I = cfg->input_size;
+            operand_gemm(job->d_x + (b0 * T + t) * I, T * I, step.gi, step.gi_stride, job->WT, rows,
+                         0, gh, 0, I, 0);
+        }
     }
-    if (job->d_x) input_gradient(job, rows);
+    if (job->d_x && !job->WT) input_gradient(job, rows);
 }
 
 /* d_kernel += x^T d_in, or with input dropout (x * m_g)^T d_in_g per distinct mask, the
@@ -1327,18 +1336,25 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     /* Gate pre-activation gradients, kept twice: d_in (B, T, G*H) in x's row order for the
      * kernel and input GEMMs, d_rec (T, B, G*H) in the states' row order for the
      * recurrent-kernel GEMM. Only the GRU's candidate block differs between them.
-     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | packed U^T,
-     * then under recurrent dropout the (T, B, H) dropped-out states of one gate for the
-     * weight gradient's GEMMs. */
+     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | packed U^T |
+     * packed W^T, then under recurrent dropout the (T, B, H) dropped-out states of one gate
+     * for the weight gradient's GEMMs. */
     float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
     float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
     float *packed_ut = xm + (cfg->input_dropout ? s.x_size : 0);
-    float *dropped_states = packed_ut + s.packed_ut;
+    float *packed_wt = packed_ut + s.packed_ut, *dropped_states = packed_wt + s.packed_wt;
     const kernel_operand UT = operand_for(in->recurrent_kernel, H, gh, 1, packed_ut, B);
     const size_t input_masks = input_mask_count(in, cfg, &s);
     rnn_backward_job jobs[GP_MAX_JOBS];
     const size_t count = gp_parallel_jobs(B, s.rows * H);
     const int per_step = step_weight_gradients(cfg, &s, count);
+    /* With the weight gradients, d_x too is taken step by step, d_gates W^T while the
+     * step's gate gradients are in cache, unless input dropout needs a product per mask:
+     * one GEMM after the loop would read every step's gate gradients back from memory. */
+    const int per_step_dx = per_step && grads->d_x && !input_masks;
+    const kernel_operand WT = per_step_dx
+                                  ? operand_for(in->kernel, cfg->input_size, gh, 1, packed_wt, B)
+                                  : (kernel_operand){0};
     for (size_t i = 0; i < count; i++) {
         jobs[i] = (rnn_backward_job){
             .cfg = cfg,
@@ -1353,6 +1369,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
             .tmp = tmp,
             .first_active = (int32_t *)first,
             .UT = &UT,
+            .WT = per_step_dx ? &WT : NULL,
             .input_masks = input_masks,
             .xm = xm,
             .cache = cache,
