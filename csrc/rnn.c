@@ -47,7 +47,7 @@ typedef struct {
     size_t packed_wt; /* W^T (G*H, I) packed, for the backward's step-by-step d_x */
     size_t fwd_train; /* proj + B*G*H + B*H + packed_w + packed_u (+ x_size) */
     size_t fwd_infer; /* fwd_train + 4*B*H + B*W */
-    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + packed_ut + packed_wt (+ tbh) */
+    size_t bwd;       /* 2*proj + 4*B*H + B (+ x_size) + packed_ut (+ tbh) */
 } rnn_sizes;
 
 size_t gp_rnn_gate_count(gp_cell cell) {
@@ -105,11 +105,11 @@ static gp_status rnn_compute_sizes(const gp_rnn_config *cfg, rnn_sizes *s) {
     const size_t x_drop = cfg->input_dropout ? s->x_size : 0;
     const size_t cache[] = {s_states, gates};
     const size_t train[] = {s->proj, b_gh, s->bh, s->packed_w, s->packed_u, x_drop};
-    const size_t state_drop = cfg->recurrent_dropout ? s->tbh : 0;
-    const size_t bwd[] = {s->proj, s->proj, s->bh,        s->bh,        s->bh,     s->bh,
-                          B,       x_drop,  s->packed_ut, s->packed_wt, state_drop};
+    const size_t bwd[] = {
+        s->proj, s->proj, s->bh,  s->bh,        s->bh,
+        s->bh,   B,       x_drop, s->packed_ut, cfg->recurrent_dropout ? s->tbh : 0};
     if (add_overflows(cache, 2, &s->cache) || add_overflows(train, 6, &s->fwd_train) ||
-        add_overflows(bwd, 11, &s->bwd)) {
+        add_overflows(bwd, 10, &s->bwd)) {
         return GP_ERR_BAD_SIZE;
     }
     const size_t infer[] = {s->fwd_train, s->bh, s->bh, s->bh, s->bh, b_w};
@@ -1336,13 +1336,13 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     /* Gate pre-activation gradients, kept twice: d_in (B, T, G*H) in x's row order for the
      * kernel and input GEMMs, d_rec (T, B, G*H) in the states' row order for the
      * recurrent-kernel GEMM. Only the GRU's candidate block differs between them.
-     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | packed U^T |
-     * packed W^T, then under recurrent dropout the (T, B, H) dropped-out states of one gate
-     * for the weight gradient's GEMMs. */
+     * Workspace: d_in | d_rec | dh (S, B, H) | dq | tmp | first_active | xm | packed U^T,
+     * then under recurrent dropout the (T, B, H) dropped-out states of one gate for the
+     * weight gradient's GEMMs. */
     float *d_in = workspace, *d_rec = d_in + s.proj, *dh = d_rec + s.proj;
     float *dq = dh + 2 * s.bh, *tmp = dq + s.bh, *first = tmp + s.bh, *xm = first + B;
     float *packed_ut = xm + (cfg->input_dropout ? s.x_size : 0);
-    float *packed_wt = packed_ut + s.packed_ut, *dropped_states = packed_wt + s.packed_wt;
+    float *dropped_states = packed_ut + s.packed_ut;
     const kernel_operand UT = operand_for(in->recurrent_kernel, H, gh, 1, packed_ut, B);
     const size_t input_masks = input_mask_count(in, cfg, &s);
     rnn_backward_job jobs[GP_MAX_JOBS];
@@ -1350,11 +1350,14 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
     const int per_step = step_weight_gradients(cfg, &s, count);
     /* With the weight gradients, d_x too is taken step by step, d_gates W^T while the
      * step's gate gradients are in cache, unless input dropout needs a product per mask:
-     * one GEMM after the loop would read every step's gate gradients back from memory. */
-    const int per_step_dx = per_step && grads->d_x && !input_masks;
-    const kernel_operand WT = per_step_dx
-                                  ? operand_for(in->kernel, cfg->input_size, gh, 1, packed_wt, B)
-                                  : (kernel_operand){0};
+     * one GEMM after the loop would read every step's gate gradients back from memory.
+     * Then d_in keeps only the first step's gate gradients, and W^T is packed past them
+     * (unless it does not fit there, with one or few steps). */
+    const int per_step_dx =
+        per_step && grads->d_x && !input_masks && s.packed_wt <= s.proj - B * gh;
+    const kernel_operand WT =
+        per_step_dx ? operand_for(in->kernel, cfg->input_size, gh, 1, d_in + B * gh, B)
+                    : (kernel_operand){0};
     for (size_t i = 0; i < count; i++) {
         jobs[i] = (rnn_backward_job){
             .cfg = cfg,
