@@ -439,21 +439,28 @@ void gp_packed_gemm(float *c, size_t ldc, const float *a, size_t lda, gp_packed 
               rows);
 }
 
-void gp_row_gemm(float *c, const float *a, const float *b, size_t ldb, size_t k0, size_t k1,
-                 size_t c0, size_t c1, int accumulate) {
-    GP_ASSERT(k0 <= k1 && c0 <= c1 && gp_row_gemm_fits(c1, ldb));
-    if (c0 == c1) return;
+/* One row of C, c[c0:c1] = (or +=) the depth floats of a, a_step apart, times a row-major
+ * B read where it lies (row stride ldb). */
+static void run_row(float *c, const float *a, size_t a_step, const float *b, size_t ldb,
+                    size_t depth, size_t c0, size_t c1, int accumulate) {
     run_tiles((tile){.c = c,
-                     .a = a + k0,
-                     .a_step = 1,
-                     .b = b + k0 * ldb,
+                     .a = a,
+                     .a_step = a_step,
+                     .b = b,
                      .b_step = ldb,
                      .panel_floats = GP_PANEL,
-                     .depth = k1 - k0,
+                     .depth = depth,
                      .c0 = c0,
                      .c1 = c1,
                      .accumulate = accumulate},
               1);
+}
+
+void gp_row_gemm(float *c, const float *a, const float *b, size_t ldb, size_t k0, size_t k1,
+                 size_t c0, size_t c1, int accumulate) {
+    GP_ASSERT(k0 <= k1 && c0 <= c1 && gp_row_gemm_fits(c1, ldb));
+    if (c0 == c1) return;
+    run_row(c, a + k0, 1, b + k0 * ldb, ldb, k1 - k0, c0, c1, accumulate);
 }
 
 void gp_add_column_sums(float *sums, const float *b, size_t ldb, size_t k, size_t n) {
@@ -461,19 +468,7 @@ void gp_add_column_sums(float *sums, const float *b, size_t ldb, size_t k, size_
      * 0. 1.0f * b is exact, so each multiply-add is the addition. */
     static const float one = 1.0f;
     const size_t whole = n / GP_PANEL * GP_PANEL;
-    if (whole) {
-        run_tiles((tile){.c = sums,
-                         .a = &one,
-                         .a_step = 0,
-                         .b = b,
-                         .b_step = ldb,
-                         .panel_floats = GP_PANEL,
-                         .depth = k,
-                         .c0 = 0,
-                         .c1 = whole,
-                         .accumulate = 1},
-                  1);
-    }
+    if (whole) run_row(sums, &one, 0, b, ldb, k, 0, whole, 1);
     /* the columns of a last, partial panel, which the kernel would read past */
     for (size_t j = whole; j < n; j++) {
         float sum = 0.0f;
