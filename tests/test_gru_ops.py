@@ -316,6 +316,19 @@ def test_edge_shapes_match_reference(shape, reset_after, go_backwards):
     _assert_matches_reference(case, flags, _context(seed, case, flags))
 
 
+@pytest.mark.parametrize("steps", [6, 1], ids=["T6", "T1"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_step_by_step_gradients_match_reference(steps, go_backwards):
+    # 32 rows of 16 units: each job's rows (16 on two threads, 32 on one) accumulate the
+    # weight and bias gradients step by step (csrc/rnn.c, step_weight_gradients) and take
+    # d_x at each step through W^T, packed past the first step's gate gradients. With one
+    # step W^T has no room there, and d_x is one product after the time loop.
+    flags = _flags(go_backwards=go_backwards)
+    seed = 450
+    case = _make_case(seed, (32, steps, 5, 16))
+    _assert_matches_reference(case, flags, _context(seed, case, flags))
+
+
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_long_sequence_matches_reference(reset_after):
     # T=1000 keeps the usual tolerances: the forward is contractive (sigmoid gates mix
