@@ -74,6 +74,18 @@ def test_mean_of_batch_losses_weighted_by_batch_size():
     assert m.result() == pytest.approx((0.5 * 32 + 0.25 * 32 + 1.0 * 8) / 72)
 
 
+@pytest.mark.parametrize("weight", [None, 32, 0.75, 0])
+def test_mean_of_python_numbers_is_the_general_paths_arithmetic(weight):
+    """A Python float (fit's loss, once a batch) takes a path without NumPy; it must add
+    exactly what a NumPy scalar of the same value adds through the general path."""
+    fast, general = Mean(), Mean()
+    for value in (0.1, 2.5e-8, 3.0, float("nan")):
+        fast.update_state(value, sample_weight=weight)
+        general.update_state(np.float64(value),
+                             sample_weight=None if weight is None else np.float64(weight))
+        assert (fast.count, str(fast.total)) == (general.count, str(general.total))
+
+
 def test_mean_of_per_timestep_values():
     values = _rng(1).random((6, 4))
     sw = _rng(2).random(6)
