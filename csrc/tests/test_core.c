@@ -2251,7 +2251,7 @@ static void test_packed_gemm(void) {
         check_at_b_product(1, 16, 5);
         check_at_b_product(13, 48, 33);
         check_at_b_product(64, 192, 128);
-        check_at_b_product(8, 32, 0); /* no rows: C unchanged */
+        check_at_b_product(8, 32, 0);        /* no rows: C unchanged */
         check_column_sums(32, 384, 384 * 3); /* a step's gate gradients, 24 panels */
         check_column_sums(7, 30, 30);        /* a partial last panel, at the array's end */
         check_column_sums(5, 400, 403);      /* 25 panels and a partial one */
