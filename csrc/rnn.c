@@ -1168,8 +1168,8 @@ static void rnn_backward_rows(void *arg) {
     const rnn_backward_job *job = arg;
     const gp_rnn_config *cfg = job->cfg;
     const rnn_sizes *s = job->s;
-    const size_t B = cfg->batch, T = cfg->steps, H = cfg->units, gh = s->gh, W = s->W;
-    const size_t b0 = job->b0, rows = job->b1 - job->b0;
+    const size_t B = cfg->batch, T = cfg->steps, I = cfg->input_size, H = cfg->units;
+    const size_t gh = s->gh, W = s->W, b0 = job->b0, rows = job->b1 - job->b0;
     if (!rows) return;
     const int lstm = cfg->cell == GP_CELL_LSTM;
     const float *h_states = job->cache, *c_states = lstm ? job->cache + s->states : NULL;
@@ -1186,7 +1186,7 @@ static void rnn_backward_rows(void *arg) {
     const int per_step = job->acc.d_kernel != NULL;
     const int keep_gi = !per_step || (job->d_x && !job->WT);
     if (job->acc_is_scratch) {
-        memset(job->acc.d_kernel, 0, cfg->input_size * gh * sizeof(float));
+        memset(job->acc.d_kernel, 0, I * gh * sizeof(float));
         memset(job->acc.d_recurrent_kernel, 0, H * gh * sizeof(float));
         if (job->acc.d_bias) memset(job->acc.d_bias, 0, bias_floats(cfg, gh) * sizeof(float));
     }
@@ -1223,7 +1223,6 @@ static void rnn_backward_rows(void *arg) {
         }
         if (per_step) add_step_weight_gradients(job, &step, k);
         if (job->WT) {
-            const size_t I = cfg->input_size;
             operand_gemm(job->d_x + (b0 * T + t) * I, T * I, step.gi, step.gi_stride, job->WT, rows,
                          0, gh, 0, I, 0);
         }
@@ -1284,12 +1283,19 @@ static void recurrent_kernel_gradient(float *d_rk, const float *states, const fl
 #define STEP_GRADIENT_MAX_FLOATS ((size_t)1 << 17) /* 512 KiB of accumulators */
 #define STEP_GRADIENT_MIN_ROWS 8
 
+/* Floats of d_in and of d_rec past the first step's gate gradients (B*G*H), which are all
+ * the step-by-step mode uses of them: room for the other jobs' accumulators in d_rec, and
+ * for the packed W^T of a step-by-step d_x in d_in. */
+static size_t past_first_step(const rnn_sizes *s) {
+    return s->proj - s->bh * s->G;
+}
+
 static int step_weight_gradients(const gp_rnn_config *cfg, const rnn_sizes *s, size_t jobs) {
     const size_t acc = (cfg->input_size + cfg->units + 2) * s->gh;
     const size_t block = cfg->input_dropout || cfg->recurrent_dropout ? cfg->units : s->gh;
     return (cfg->cell != GP_CELL_GRU || cfg->reset_after) && block % GP_PANEL == 0 &&
            acc <= STEP_GRADIENT_MAX_FLOATS && cfg->batch / jobs >= STEP_GRADIENT_MIN_ROWS &&
-           (jobs - 1) * acc <= s->proj - s->bh * s->G;
+           (jobs - 1) * acc <= past_first_step(s);
 }
 
 /* Job i's accumulators: the gradients themselves for job 0, else its slot of `scratch`. */
@@ -1354,7 +1360,7 @@ gp_status gp_rnn_backward(const gp_rnn_gradients *grads, float *workspace, const
      * Then d_in keeps only the first step's gate gradients, and W^T is packed past them
      * (unless it does not fit there, with one or few steps). */
     const int per_step_dx =
-        per_step && grads->d_x && !input_masks && s.packed_wt <= s.proj - B * gh;
+        per_step && grads->d_x && !input_masks && s.packed_wt <= past_first_step(&s);
     const kernel_operand WT =
         per_step_dx ? operand_for(in->kernel, cfg->input_size, gh, 1, d_in + B * gh, B)
                     : (kernel_operand){0};
