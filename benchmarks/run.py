@@ -16,8 +16,9 @@ other rather than up to ten minutes apart. Each peer maps the weights to its own
 checks its outputs against gru_py's (max |diff| <= 1e-4; gradients relative to their
 size) and only then times: warm-up, then the median of at least --runs runs. The parent
 prints a table (times, ratio against gru_py, GFLOP/s, % of OpenBLAS sgemm's rate on the
-same GEMM shapes measured in the gru_py process, peak RSS, the check), each peer's cost of
-recurrent dropout and of masks (S2R, S2D and S2M fit epochs over S2's), and writes JSON.
+same GEMM shapes measured in the gru_py process, peak RSS, the host's state around the
+turn (host_state.py), the check), each peer's cost of recurrent dropout and of masks
+(S2R, S2D and S2M fit epochs over S2's), and writes JSON.
 
 The peers are optional: a peer that does not import is reported as unavailable.
 Install them with ``pip install -r benchmarks/requirements.txt``.
@@ -38,6 +39,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import host_state  # noqa: E402
 import numpy as np  # noqa: E402
 import scenarios as sc  # noqa: E402
 from common import PROTOCOL, machine_busy_s  # noqa: E402
@@ -84,6 +86,11 @@ def parse_args(argv=None):
                     help="before each peer and each task, wait up to SECONDS for other "
                          "processes to leave the cores idle (default: don't wait; the load "
                          "is reported anyway)")
+    ap.add_argument("--wait-host", type=float, default=0, metavar="SECONDS",
+                    help="before each peer's turn at a task, wait up to SECONDS for a "
+                         "healthy host: the CPUs close together and equally fast "
+                         "(host_state.py; default: don't wait; the state is reported "
+                         "anyway)")
     ap.add_argument("--retries", type=int, default=0,
                     help="run a task again (up to this many times) when other processes "
                          "used more than 0.2 cores during it (default %(default)s)")
@@ -202,6 +209,7 @@ class Peer:
             background_load()
         self.failure = None
         self.task_wall = self.others_cpu = 0.0
+        self.host = {}  # task -> the host's state before and after the peer's turn
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         self.messages = queue.Queue()
@@ -230,10 +238,14 @@ class Peer:
             elif got == message:
                 return
 
-    def run(self, task, args):
-        """Runs one task, counting the cores other processes used meanwhile."""
+    def run(self, task, args, probe):
+        """Runs one task, counting the cores other processes used meanwhile, with the
+        host's state before and after (the `probe` binary, or None)."""
         if self.failure is not None:
             return
+        before = (host_state.wait_until_healthy(probe, args.wait_host) if args.wait_host
+                  else host_state.probe(probe))
+        self.host[task] = {"before": before}
         busy0, own0, t0 = machine_busy_s(), _process_cpu_s(self.proc.pid), time.perf_counter()
         try:
             self.proc.stdin.write(task + "\n")
@@ -246,6 +258,7 @@ class Peer:
         own1 = _process_cpu_s(self.proc.pid)
         if None not in (busy0, own0, own1):
             self.others_cpu += max(0.0, (machine_busy_s() - busy0) - (own1 - own0))
+        self.host[task]["after"] = host_state.probe(probe)
 
     def finish(self, args):
         """Ends the process; its results, with every task it did not report as an error."""
@@ -273,6 +286,7 @@ class Peer:
         for t in args.task_list:
             result["tasks"].setdefault(
                 t, {"task": t, "status": "error", "reason": self.failure or "not reported"})
+            result["tasks"][t]["host"] = self.host.get(t)
         result["label"] = self.label
         result["wall_s"] = self.task_wall
         result["other_load_cores_before"] = self.idle_before
@@ -330,6 +344,8 @@ def build_rows(results, args):
             row["max_diff"] = max(diffs) if diffs else None
             row["peak_rss_mb"] = r.get("peak_rss_mb")
             row["other_load_cores"] = r.get("other_load_cores")
+            turn = r.get("host") or {}
+            row["host"] = host_state.worst([turn.get("before"), turn.get("after")])
             row["tracemalloc_peak_mb"] = r.get("tracemalloc_peak_mb")
             if r.get("status") == "ok":
                 t = r["median_s"]
@@ -346,8 +362,8 @@ def build_rows(results, args):
 
 def format_table(rows, args):
     head = ("| task | peer | median | p25-p75 | runs | peer / gru_py | GFLOP/s | "
-            "% sgemm | peak RSS MB | other load | check (max diff) |")
-    lines = [head, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+            "% sgemm | peak RSS MB | other load | host | check (max diff) |")
+    lines = [head, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         chk = ""
         if r["check"]:
@@ -362,7 +378,7 @@ def format_table(rows, args):
             reason = reason[0][:90] if reason else ""
             lines.append(f"| {r['task']} | {r['peer']} | **{r['status']}** | {reason} | | | | | "
                          f"{_num(r['peak_rss_mb'], 0)} | {_num(r['other_load_cores'], 2)} | "
-                         f"{chk} |")
+                         f"{host_state.describe(r['host'])} | {chk} |")
             continue
         ratio = r.get("ratio_vs_gru_py")
         extra = f" ({r['samples_per_s']:.0f}/s)" if r.get("samples_per_s") else ""
@@ -371,7 +387,8 @@ def format_table(rows, args):
             f"{_fmt_time(r['p25_s'])}-{_fmt_time(r['p75_s'])} | {r['runs']} | "
             f"{'' if ratio is None else f'{ratio:.2f}x'} | {r['gflops']:.1f} | "
             f"{_num(r.get('pct_sgemm'), 0)}{'%' if r.get('pct_sgemm') is not None else ''} | "
-            f"{_num(r['peak_rss_mb'], 0)} | {_num(r['other_load_cores'], 2)} | {chk} |")
+            f"{_num(r['peak_rss_mb'], 0)} | {_num(r['other_load_cores'], 2)} | "
+            f"{host_state.describe(r['host'])} | {chk} |")
     return "\n".join(lines)
 
 
@@ -453,10 +470,11 @@ def main(argv=None):
         np.savez(data_path, **data)
         np.savez(ref_path, **ref)
         del data, ref
+        probe = host_state.build_probe(workdir)
         peers = [Peer(label, args, data_path, ref_path, workdir) for label in args.peer_list]
         for task in args.task_list:
             for peer in peers:
-                peer.run(task, args)
+                peer.run(task, args, probe)
         for peer in peers:
             results[peer.label] = peer.finish(args)
     rows = build_rows(results, args)
@@ -473,7 +491,11 @@ def main(argv=None):
         f"Settings: {settings}; threads: 2 per peer; ratio = peer median / gru_py median "
         f"(> 1: gru_py is faster); % sgemm = GFLOP/s over OpenBLAS sgemm's rate on the "
         f"task's GEMM shapes (gru_py's OpenBLAS, same process, same run); other load = "
-        f"cores other processes kept busy during the task (should be ~0).",
+        f"cores other processes kept busy during the task (should be ~0); host = the "
+        f"less healthy of the probes before and after the peer's turn: a cache line's "
+        f"round trip between the CPUs, and the slowest CPU's multiply-add rate over the "
+        f"fastest's (healthy: at most {host_state.HEALTHY_ROUND_TRIP_NS} ns and at least "
+        f"{host_state.HEALTHY_BALANCE}).",
         table]
         + (["Each peer's own cost of recurrent dropout and of masks (fit epoch time over "
             "S2's; the issue's target for gru_py's recurrent dropout: under 1.15x):",
@@ -487,6 +509,13 @@ def main(argv=None):
                  + ", ".join(f"{k}: {v:.2f} cores" for k, v in busy.items())
                  + "); their times are inflated and noisy. Rerun on a quiet machine "
                  "(--wait-idle helps).")
+    unhealthy = [f"{r['task']} {r['peer']} ({host_state.describe(r['host'])})" for r in rows
+                 if host_state.healthy(r["host"]) is False]
+    if unhealthy:
+        text += ("\n\nWARNING: the host was unhealthy around some turns ("
+                 + ", ".join(unhealthy) + "): its CPUs far apart or one of them slowed, "
+                 "which slows two-thread runs for minutes at a time. Rerun, or wait for a "
+                 "healthy host with --wait-host.")
     print(text)
     doc = {"command": command, "machine": machine, "settings": settings,
            "tasks": {t: {"description": sc.DESCRIPTIONS[t],

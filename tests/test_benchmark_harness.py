@@ -5,11 +5,17 @@ task by task over their stdin (--serve), which is what these runs exercise.
 """
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+RUN = BENCHMARKS / "run.py"
+sys.path.insert(0, str(BENCHMARKS))
+
+import host_state  # noqa: E402
 
 
 def _run(tmp_path, *options):
@@ -32,6 +38,13 @@ def test_two_tasks_on_every_peer(tmp_path):
             assert rows[(task, peer)]["status"] in ("ok", "unavailable"), rows[(task, peer)]
     # one process per peer served both tasks
     assert proc.stderr.count("== gru_py:") == 1
+    # the host's state around gru_py's turns, from the probe the run built with cc
+    if shutil.which(os.environ.get("CC", "cc")):
+        for task in ("S3.forward", "S3.step_calls"):
+            host = rows[(task, "gru_py")]["host"]
+            assert host is not None and all(rate > 0 for rate in host["gflops"]), host
+            assert 0 < host["balance"] <= 1, host
+            assert len(host["round_trip_ns"]) == len(host["gflops"]) - 1, host
 
 
 def test_a_peer_that_cannot_start_in_time_is_an_error_row(tmp_path):
@@ -40,3 +53,22 @@ def test_a_peer_that_cannot_start_in_time_is_an_error_row(tmp_path):
     assert proc.returncode == 1
     row = rows[("S3.forward", "gru_py")]
     assert row["status"] == "error" and "waiting for 'ready'" in row["reason"], row
+
+
+def _state(rates, trips):
+    return {"gflops": rates, "round_trip_ns": trips, "balance": min(rates) / max(rates),
+            "worst_round_trip_ns": max(trips, default=None)}
+
+
+def test_host_health_and_the_worst_of_two_probes():
+    well = _state([250.0, 245.0], [90])
+    far = _state([250.0, 248.0], [400])
+    shared = _state([250.0, 125.0], [90])
+    assert host_state.healthy(well) is True
+    assert host_state.healthy(far) is False and host_state.healthy(shared) is False
+    assert host_state.healthy(_state([250.0], [])) is True  # one CPU: nothing to compare
+    assert host_state.healthy(None) is None
+    assert host_state.worst([well, far]) is far and host_state.worst([shared, None]) is shared
+    assert host_state.worst([None, None]) is None
+    assert host_state.describe(well) == "90 ns, CPUs 0.98"
+    assert host_state.describe(far) == "400 ns, CPUs 0.99 (unhealthy)"
