@@ -28,8 +28,12 @@ import numpy as np
 from gru_py import activations
 from gru_py._native import _core
 
-# Floats in 64 bytes: RNNBuffers' arrays start at a multiple of this.
-_ALIGN_FLOATS = 16
+# Floats in a 4 KiB page: RNNBuffers' arrays start at a multiple of this. Streaming the
+# cache needs 64 bytes; a page boundary also gives each job's rows pages of their own
+# wherever a job's block of rows fills whole pages (S2's do), and the hardware
+# prefetchers, which stay within a page, then never fetch lines of the other job's rows.
+# S2's epoch was 0.9% faster than with 64 bytes (30 alternating rounds).
+_ALIGN_FLOATS = 1024
 
 
 class RNNBuffers:
@@ -38,7 +42,7 @@ class RNNBuffers:
     Without it every call allocates its scratch memory and cache afresh, and the operating
     system must map and zero those megabytes again each time. A layer keeps one of these;
     so can a hand-written loop. The arrays grow to the largest call seen and are reused.
-    They start at a 64-byte boundary, where the core can stream a training forward's
+    They start at a page boundary (4 KiB), where the core can stream a training forward's
     cache past the CPU caches.
 
     A cache made with buffers is valid until the next training forward with the same

@@ -67,11 +67,11 @@ def test_a_cell_steps_between_bigger_calls_on_the_same_buffers():
         np.testing.assert_array_equal(h, want, err_msg=f"step {t}")
 
 
-def test_buffers_start_at_64_byte_boundaries():
+def test_buffers_start_at_page_boundaries():
     buffers = ops.RNNBuffers()
     for size in (1, 17, 1000, 123457):
         view = buffers._take(f"a{size}", size)
-        assert view.size == size and view.ctypes.data % 64 == 0
+        assert view.size == size and view.ctypes.data % 4096 == 0
         assert buffers._take(f"a{size}", size // 2 + 1).ctypes.data == view.ctypes.data
 
 
