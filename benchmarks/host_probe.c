@@ -83,22 +83,18 @@ static _Alignas(64) atomic_long g_ball;
 typedef struct {
     int cpu;
     long trips;
-    int failed;
+    atomic_int failed; /* the thread could not be pinned, and has returned */
 } bounce_job;
 
 /* The other end of the round trips: answers each odd value with the next even one. */
 static void *bounce_back(void *arg) {
     bounce_job *job = arg;
     if (pin_to(job->cpu) != 0) {
-        job->failed = 1;
-        atomic_store(&g_ball, -1);
+        atomic_store(&job->failed, 1);
         return NULL;
     }
     for (long i = 0; i < job->trips; i++) {
-        long seen;
-        while ((seen = atomic_load(&g_ball)) != 2 * i + 1) {
-            if (seen < 0) return NULL;
-        }
+        while (atomic_load(&g_ball) != 2 * i + 1) continue;
         atomic_store(&g_ball, 2 * i + 2);
     }
     return NULL;
@@ -112,25 +108,27 @@ static int compare_doubles(const void *a, const void *b) {
 /* Median over BATCHES of the mean round trip between `first` and `other`, in ns; -1 if a
  * thread could not be pinned. */
 static double round_trip_ns(int first, int other) {
-    bounce_job job = {other, (long)TRIPS_PER_BATCH * BATCHES, 0};
+    bounce_job job = {.cpu = other, .trips = (long)TRIPS_PER_BATCH * BATCHES};
+    atomic_init(&job.failed, 0);
     atomic_store(&g_ball, 0);
     pthread_t thread;
     if (pin_to(first) != 0 || pthread_create(&thread, NULL, bounce_back, &job) != 0) return -1;
     double batch_ns[BATCHES];
     long i = 0;
-    for (int b = 0; b < BATCHES && !job.failed; b++) {
+    for (int b = 0; b < BATCHES; b++) {
         const double start = now_s();
         for (long end = i + TRIPS_PER_BATCH; i < end; i++) {
             atomic_store(&g_ball, 2 * i + 1);
             while (atomic_load(&g_ball) != 2 * i + 2) {
-                if (atomic_load(&g_ball) < 0) break;
+                if (atomic_load(&job.failed)) {
+                    pthread_join(thread, NULL);
+                    return -1;
+                }
             }
         }
         batch_ns[b] = (now_s() - start) * 1e9 / TRIPS_PER_BATCH;
     }
-    atomic_store(&g_ball, -1);
     pthread_join(thread, NULL);
-    if (job.failed) return -1;
     qsort(batch_ns, BATCHES, sizeof batch_ns[0], compare_doubles);
     return batch_ns[BATCHES / 2];
 }
