@@ -22,6 +22,9 @@ SOURCE = os.path.join(HERE, "host_probe.c")
 # least this fraction of the fastest's (about a half on a CPU whose core is shared).
 HEALTHY_ROUND_TRIP_NS = 150
 HEALTHY_BALANCE = 0.9
+# Seconds to wait after a peer's turn before probing: probed at once, a CPU where a peer's
+# idle thread was still spinning showed 0.6-0.7 of the other's rate.
+SETTLE_S = 0.5
 
 
 def build_probe(workdir):

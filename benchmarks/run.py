@@ -258,6 +258,10 @@ class Peer:
         own1 = _process_cpu_s(self.proc.pid)
         if None not in (busy0, own0, own1):
             self.others_cpu += max(0.0, (machine_busy_s() - busy0) - (own1 - own0))
+        # after the peer's own idle threads have stopped spinning (OpenMP's and ONNX
+        # Runtime's spin for a while after their last work), which the probe would take
+        # for a slow CPU
+        time.sleep(host_state.SETTLE_S)
         self.host[task]["after"] = host_state.probe(probe)
 
     def finish(self, args):
