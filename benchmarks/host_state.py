@@ -45,16 +45,20 @@ def build_probe(workdir):
 
 
 def probe(binary):
-    """{"gflops": [per CPU], "round_trip_ns": [CPU 0 to each other], "balance": slowest /
-    fastest rate, "worst_round_trip_ns"}, or None without a probe or when it fails."""
+    """The probe's state (summarize), or None without a probe or when it fails."""
     if binary is None:
         return None
     try:
         out = subprocess.run([binary], check=True, capture_output=True, text=True,
                              timeout=30).stdout
-        state = json.loads(out)
+        return summarize(json.loads(out))
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired, ValueError):
         return None
+
+
+def summarize(state):
+    """host_probe.c's {"gflops": [per CPU], "round_trip_ns": [CPU 0 to each other]}, with
+    "balance" (the slowest rate over the fastest) and "worst_round_trip_ns" added."""
     rates = state["gflops"]
     state["balance"] = min(rates) / max(rates) if rates and max(rates) > 0 else None
     state["worst_round_trip_ns"] = max(state["round_trip_ns"], default=None)

@@ -56,8 +56,7 @@ def test_a_peer_that_cannot_start_in_time_is_an_error_row(tmp_path):
 
 
 def _state(rates, trips):
-    return {"gflops": rates, "round_trip_ns": trips, "balance": min(rates) / max(rates),
-            "worst_round_trip_ns": max(trips, default=None)}
+    return host_state.summarize({"gflops": rates, "round_trip_ns": trips})
 
 
 def test_host_health_and_the_worst_of_two_probes():
